@@ -1,0 +1,40 @@
+"""The ``mailfax`` command line: one sub-command per module in `mailfax.commands`.
+
+Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int`` (the exit status).  Modules are imported only when their command
+runs, so ``mailfax --help`` stays fast and one broken command cannot break the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: command name -> (module, one-line help).  Add a line here for a new command.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "convert": ("mailfax.commands.convert", "convert documents to PDF, TIFF, PS or PNG fax pages"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailfax", description="Email-to-fax and fax-to-email gateway.")
+    parser.add_argument("--version", action="version", version="mailfax 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_module, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] not in COMMANDS:
+        parser.parse_args(argv or ["--help"])
+        return 2
+    name = argv[0]
+    module = importlib.import_module(COMMANDS[name][0])
+    cmd_parser = argparse.ArgumentParser(prog=f"mailfax {name}", description=COMMANDS[name][1])
+    module.add_arguments(cmd_parser)
+    args = cmd_parser.parse_args(argv[1:])
+    return int(module.run(args) or 0)
