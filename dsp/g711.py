@@ -128,3 +128,33 @@ def decode(codes: np.ndarray | bytes, law: Law) -> np.ndarray:
 def round_trip(samples: np.ndarray, law: Law) -> np.ndarray:
     """What survives one pass through a G.711 channel (encode then decode)."""
     return decode(encode(samples, law), law)
+
+
+# --- Levels -----------------------------------------------------------------------
+#
+# dBm0 on the int16 scale, the project convention (spandsp's, from G.711's digital
+# milliwatt): a full-scale sine (peak 32767) is +3.14 dBm0, so a 0 dBm0 sine has peak
+# 22826 and RMS 16141, and the fax modems' nominal -14 dBm0 is RMS ~3220.  Any signal's
+# level is its RMS against that 0 dBm0 RMS (power, not peak).
+
+#: Level of a full-scale sine in dBm0 (spandsp's DBM0_MAX_SINE_POWER).
+DBM0_MAX_SINE_POWER = 3.14
+
+
+def dbm0_to_amplitude(dbm0: float) -> float:
+    """Peak amplitude (int16 scale) of a sine at `dbm0`."""
+    return 32767.0 * 10.0 ** ((dbm0 - DBM0_MAX_SINE_POWER) / 20.0)
+
+
+def dbm0_to_rms(dbm0: float) -> float:
+    """RMS (int16 scale) of any signal at `dbm0`."""
+    return dbm0_to_amplitude(dbm0) / np.sqrt(2.0)
+
+
+def power_dbm0(samples: np.ndarray) -> float:
+    """Mean power of `samples` in dBm0 (-inf for silence)."""
+    x = np.asarray(samples, dtype=np.float64)
+    ms = float(np.mean(x * x)) if len(x) else 0.0
+    if ms <= 0.0:
+        return float("-inf")
+    return 10.0 * np.log10(ms) - 20.0 * np.log10(dbm0_to_rms(0.0))
