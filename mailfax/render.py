@@ -1,0 +1,120 @@
+"""Documents to fax pages: the one entry point `render(data, ...) -> list[Page]`.
+
+What it does: recognises the document type from its bytes (`mailfax.sniff`), then
+- PDF: checked with pypdf (encryption, damage, page count and size limits) while
+  Ghostscript already renders it; the rendered page count must match;
+- PostScript: Ghostscript, at most `max_pages` + 1 pages so an over-long job stops early;
+- plain UTF-8 text: laid out by paps, then as PostScript;
+- TIFF: fax TIFF (T.4/T.6 coded) decoded by dsp.t4 keeping its own resolution; any other
+  TIFF, and PNG/JPEG/GIF/BMP, through Pillow, fitted to the page and dithered.
+Every failure is a `RenderError` with one precise line; helper processes run under
+`Limits` (time, memory), so bad input never hangs or exhausts the machine.
+
+Pages to documents live in `mailfax.output`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from dsp.t4.page import RESOLUTIONS, Page
+from mailfax import gs, images, pdfcheck, textpage, tiff
+from mailfax.pagesize import PAPERS, Geometry, geometry
+from mailfax.render_common import Limits, RenderError
+from mailfax.sniff import IMAGE_KINDS, Kind, decode_text, sniff
+
+__all__ = ["render", "render_document", "RenderError", "Limits", "PAPERS", "RESOLUTIONS", "Kind", "sniff"]
+
+
+def render(data: bytes, *, resolution: str = "fine", paper: str = "a4", max_pages: int = 100,
+           timeout: float = 60.0, name: str | None = None, limits: Limits | None = None) -> list[Page]:
+    """Fax pages for the document in `data`.
+
+    resolution: "standard" | "fine" | "superfine" | "300"; paper: "a4" | "letter" | "legal" | "b4".
+    max_pages and timeout (seconds per helper process) bound the work; `limits` overrides both
+    with a full `Limits`.  `name` is for the caller's messages only: the type comes from the bytes.
+    Fax TIFF input keeps its own resolution and size.  Raises RenderError.
+    """
+    del name  # never used to guess the type
+    if paper.lower() not in PAPERS:
+        raise RenderError(f"unknown paper {paper!r} (expected {', '.join(PAPERS)})")
+    if resolution not in RESOLUTIONS:
+        raise RenderError(f"unknown resolution {resolution!r} (expected {', '.join(RESOLUTIONS)})")
+    limits = limits or Limits(max_pages=max_pages, timeout=timeout)
+    return render_document(data, geometry(paper, resolution), limits)
+
+
+def render_document(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
+    """`render` with the geometry and limits already built."""
+    kind = sniff(data)
+    if kind is Kind.EMPTY:
+        raise RenderError("file is empty")
+    if kind is Kind.UNKNOWN:
+        raise RenderError("unknown document type (not PDF, PostScript, TIFF, PNG, JPEG, GIF, BMP or UTF-8 text)")
+    if kind is Kind.PDF:
+        pages = _render_pdf(data, geo, limits)
+    elif kind is Kind.POSTSCRIPT:
+        pages = _render_postscript(data, geo, limits)
+    elif kind is Kind.TEXT:
+        ps = textpage.text_to_postscript(decode_text(data) or "", geo.paper, limits)
+        pages = _render_postscript(ps, geo, limits)
+    elif kind is Kind.TIFF:
+        pages = _render_tiff(data, geo, limits)
+    elif kind in IMAGE_KINDS:
+        pages = images.image_pages(data, geo, limits)
+    else:  # pragma: no cover - every Kind is handled above
+        raise RenderError(f"unsupported document type {kind.value}")
+    if not pages:
+        raise RenderError(f"{kind.value} document produced no pages")
+    return pages
+
+
+def _render_pdf(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
+    with tempfile.TemporaryDirectory(prefix="mailfax-render-") as tmp:
+        src, out = _paths(tmp, data)
+        job = gs.start(src, out, geo, limits, last_page=limits.max_pages + 1)
+        try:
+            info = pdfcheck.inspect_pdf(data, limits)  # runs while Ghostscript renders
+        except BaseException:
+            gs.cancel(job)
+            raise
+        pages = gs.finish(job)
+    if len(pages) != info.pages:
+        raise RenderError(f"Ghostscript rendered {len(pages)} of the PDF's {info.pages} pages (damaged PDF?)")
+    return pages
+
+
+def _render_postscript(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
+    with tempfile.TemporaryDirectory(prefix="mailfax-render-") as tmp:
+        src, out = _paths(tmp, data)
+        pages = gs.finish(gs.start(src, out, geo, limits, last_page=limits.max_pages + 1))
+    if len(pages) > limits.max_pages:
+        raise RenderError(f"document has more than {limits.max_pages} pages, the limit")
+    return pages
+
+
+def _render_tiff(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
+    found = tiff.read_tiff(data, max_images=limits.max_pages + 1)
+    if len(found) > limits.max_pages:
+        raise RenderError(f"TIFF has more than {limits.max_pages} pages, the limit")
+    if not all(image.is_fax for image in found):
+        return images.image_pages(data, geo, limits, all_frames=True)
+    pages = []
+    for number, image in enumerate(found, 1):
+        if image.width * image.height > limits.max_pixels:
+            raise RenderError(f"TIFF page {number} is {image.width} x {image.height} pixels, more than the limit")
+        y_dpi = image.y_dpi or 196
+        if image.height / y_dpi > limits.max_page_inches:
+            raise RenderError(f"TIFF page {number} is {image.height / y_dpi:.0f} inches long, "
+                              f"more than the limit of {limits.max_page_inches:g} inches")
+        page, _bad = tiff.decode_fax_image(image)
+        pages.append(page)
+    return pages
+
+
+def _paths(tmp: str, data: bytes) -> tuple[str, str]:
+    src = os.path.join(tmp, "input")
+    with open(src, "wb") as f:
+        f.write(data)
+    return src, os.path.join(tmp, "pages.pbm")
