@@ -1,0 +1,191 @@
+"""A received message as fax material: the body text and the documents, in order.
+
+What does it do?  `parse_message(raw)` returns a `ParsedMessage` with the headers we
+report on (From, Subject, Message-ID, Date), the body text (plain text preferred over
+HTML, which is reduced to text) and the attached documents in the order they appear, or a
+`MimeProblem` saying why the message cannot be faxed (the SMTP edge answers 554).
+
+How does it work?  The stdlib ``email`` parser with the ``default`` policy does the MIME
+work: nested multiparts, base64 and quoted-printable, RFC 2231 / RFC 2047 file names, CRLF
+or LF.  We walk the tree depth first.  A part is a document when it is an attachment, has a
+file name, or is a non-text leaf (inline images included).  Within multipart/alternative
+only the best text alternative counts; signatures (PGP, S/MIME) are skipped; a forwarded
+message/rfc822 contributes its own documents.  Parser defects that lose content (a missing
+multipart boundary, undecodable base64) are problems, not silently dropped attachments —
+the HylaFAX faxmail complaint this fixes.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import re
+from dataclasses import dataclass, field
+from email import errors
+from email.message import EmailMessage
+
+SKIP_TYPES = frozenset({
+    "application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature",
+    "application/pgp-keys", "application/ms-tnef",
+})
+_FATAL_DEFECTS = (
+    errors.StartBoundaryNotFoundDefect, errors.NoBoundaryInMultipartDefect,
+    errors.InvalidBase64CharactersDefect, errors.InvalidBase64LengthDefect,
+)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One attachment to fax: file name (may be synthesised), MIME type and bytes."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    sender: str
+    subject: str
+    message_id: str | None
+    date: str | None
+    references: tuple[str, ...]
+    body_text: str
+    documents: tuple[Document, ...] = field(default_factory=tuple)
+
+    @property
+    def has_body(self) -> bool:
+        return bool(strip_signature(self.body_text).strip())
+
+
+@dataclass(frozen=True)
+class MimeProblem:
+    """Why a message cannot be faxed (an expected failure)."""
+
+    reason: str
+
+
+def strip_signature(text: str) -> str:
+    """The body without a trailing ``-- `` signature block (RFC 3676 §4.3)."""
+    m = re.search(r"(?m)^-- ?$", text)
+    return text[: m.start()] if m else text
+
+
+class _HtmlText:
+    """HTML -> readable text without a dependency: drop tags, keep line structure."""
+
+    _BLOCK = re.compile(r"(?i)<\s*(br|/p|/div|/tr|/h[1-6]|/li|/table)\b[^>]*>")
+    _DROP = re.compile(r"(?is)<(script|style|head)\b.*?</\1\s*>")
+    _TAG = re.compile(r"(?s)<[^>]*>")
+
+    @classmethod
+    def convert(cls, text: str) -> str:
+        text = cls._DROP.sub("", text)
+        text = cls._BLOCK.sub("\n", text)
+        text = html.unescape(cls._TAG.sub("", text))
+        lines = [re.sub(r"[ \t\r\f\v]+", " ", ln).strip() for ln in text.split("\n")]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def _text_of(part: EmailMessage) -> str:
+    try:
+        text = part.get_content()
+    except (LookupError, UnicodeError):
+        text = part.get_payload(decode=True).decode("utf-8", "replace")
+    if not isinstance(text, str):
+        text = text.decode("utf-8", "replace")
+    text = text.replace("\r\n", "\n")
+    return _HtmlText.convert(text) if part.get_content_type() == "text/html" else text
+
+
+_EXT = {"application/pdf": ".pdf", "application/postscript": ".ps", "image/tiff": ".tif", "image/png": ".png",
+        "image/jpeg": ".jpg", "image/gif": ".gif", "text/plain": ".txt", "text/html": ".html"}
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.body: list[str] = []
+        self.docs: list[Document] = []
+        self.problem: str | None = None
+
+    def _defects(self, part: EmailMessage, label: str) -> None:
+        for d in part.defects:
+            if isinstance(d, _FATAL_DEFECTS) and self.problem is None:
+                self.problem = f"{label}: {type(d).__name__.replace('Defect', '')}: {d.__doc__.strip().splitlines()[0] if d.__doc__ else d}"
+
+    def walk(self, part: EmailMessage, *, top: bool) -> None:
+        ctype = part.get_content_type()
+        name = part.get_filename()
+        label = f"part {name!r}" if name else f"a {ctype} part"
+        self._defects(part, label)
+        if ctype in SKIP_TYPES:
+            return
+        if part.is_multipart():
+            subs = list(part.iter_parts())
+            if ctype == "message/rfc822":
+                for s in subs:
+                    self.walk(s, top=False)
+                return
+            if ctype == "multipart/alternative" and not part.get_content_disposition() == "attachment":
+                texts = [s for s in subs if s.get_content_maintype() == "text" and not s.get_filename()]
+                best = next((s for s in texts if s.get_content_type() == "text/plain"), texts[0] if texts else None)
+                if best is not None:
+                    self._defects(best, "the body")
+                    self.body.append(_text_of(best))
+                for s in subs:
+                    if s.get_content_maintype() != "text" or s.get_filename():
+                        self.walk(s, top=False)
+                return
+            if not subs and self.problem is None:
+                self.problem = f"{label} has no parts (is the boundary right?)"
+            for s in subs:
+                self.walk(s, top=False)
+            return
+        disposition = part.get_content_disposition()
+        is_body_text = part.get_content_maintype() == "text" and disposition != "attachment" and not name
+        if is_body_text:
+            self.body.append(_text_of(part))
+            return
+        data = part.get_payload(decode=True) or b""
+        self._defects(part, label)  # decoding records base64 defects on the part
+        if not data:
+            if self.problem is None:
+                self.problem = f"{label} is empty"
+            return
+        if not name:
+            name = f"part{len(self.docs) + 1}{_EXT.get(ctype, '.bin')}"
+        self.docs.append(Document(name, ctype, data))
+
+
+def parse_message(raw: bytes, *, max_documents: int = 50) -> ParsedMessage | MimeProblem:
+    """Parse ``raw`` (CRLF or LF line ends) into body text and ordered documents."""
+    raw = raw.replace(b"\r\n", b"\n")
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    if not isinstance(msg, EmailMessage):  # pragma: no cover - policy.default always gives one
+        return MimeProblem("not a mail message")
+    for d in msg.defects:
+        if isinstance(d, errors.MissingHeaderBodySeparatorDefect):
+            return MimeProblem("the message has no header/body separator")
+    w = _Walker()
+    w.walk(msg, top=True)
+    if w.problem is not None:
+        return MimeProblem(f"malformed MIME: {w.problem}")
+    if len(w.docs) > max_documents:
+        return MimeProblem(f"too many documents: {len(w.docs)} (limit {max_documents})")
+    body = "\n".join(t for t in w.body if t.strip())
+    if not w.docs and not strip_signature(body).strip():
+        return MimeProblem("nothing to fax: no attachment and no body text")
+
+    def header(name: str) -> str:
+        try:
+            v = msg.get(name)
+        except (errors.HeaderParseError, IndexError, ValueError):
+            v = None  # an unparseable header is reported as absent
+        return str(v).strip() if v is not None else ""
+
+    refs = tuple(header("References").split())
+    return ParsedMessage(
+        sender=header("From"), subject=header("Subject"), message_id=header("Message-ID") or None,
+        date=header("Date") or None, references=refs, body_text=body, documents=tuple(w.docs),
+    )

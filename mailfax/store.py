@@ -1,0 +1,388 @@
+"""The durable queue: SQLite (WAL) job rows plus a spool of message and page files.
+
+What does it do?  `Store.accept` puts one received message and its jobs (one per
+recipient, grouped by the message) durably on disk; only after it returns may SMTP say 250.
+The other methods move jobs between states (`mailfax.jobs.TRANSITIONS`), record attempts,
+and list jobs for the CLI.  Several processes (``serve``, ``send``, ``jobs``, ``cancel``)
+share one store safely.
+
+How does it work?  Durability order for `accept`: write the message to a temporary file,
+fsync it, rename it into place, fsync the directory, then insert the rows in one
+transaction with ``synchronous=FULL`` (the WAL is fsynced at commit).  A crash before the
+commit leaves an unreferenced file, removed by `recover`; a crash after it leaves a
+complete job.  A resubmission of the same Message-ID from the same sender to the same
+recipients (a client that lost our 250, RFC 1047) is recognised and not queued twice.
+Every state change is an ``UPDATE ... WHERE state = <expected>`` so two processes cannot
+both win a job.  `recover` (at start-up) puts jobs caught mid-conversion back to queued
+and jobs caught mid-call to retry-wait: the call's outcome is unknown, so the job resumes
+at its first unconfirmed page.  Methods are blocking; async callers run them in an executor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from mailfax.jobs import Candidate, JobSettings, JobState, can_move
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    message_id TEXT, sender TEXT NOT NULL, auth_user TEXT, peer TEXT, subject TEXT,
+    received_at REAL NOT NULL, path TEXT NOT NULL, dedup_key TEXT UNIQUE,
+    report_state TEXT NOT NULL DEFAULT 'pending'
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    message INTEGER NOT NULL REFERENCES messages(id),
+    number TEXT NOT NULL, dial TEXT NOT NULL, trunk TEXT, settings TEXT NOT NULL,
+    state TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    next_try_at REAL, dials INTEGER NOT NULL DEFAULT 0, tries INTEGER NOT NULL DEFAULT 0,
+    pages_total INTEGER NOT NULL DEFAULT 0, pages_confirmed INTEGER NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL DEFAULT '', completion TEXT NOT NULL DEFAULT '',
+    retryable INTEGER NOT NULL DEFAULT 0,
+    bit_rate INTEGER, ecm INTEGER, remote_ident TEXT, duration REAL,
+    transcript TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_message ON jobs(message);
+"""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """One recipient of an accepted message, as the rules decided it."""
+
+    number: str
+    dial: str
+    trunk: str | None
+    settings: JobSettings
+
+
+@dataclass(frozen=True)
+class Envelope:
+    sender: str
+    auth_user: str | None = None
+    peer: str | None = None
+    message_id: str | None = None
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    message: int
+    jobs: tuple[int, ...]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    message: int
+    number: str
+    dial: str
+    trunk: str | None
+    settings: JobSettings
+    state: JobState
+    created_at: float
+    updated_at: float
+    next_try_at: float | None
+    dials: int
+    tries: int
+    pages_total: int
+    pages_confirmed: int
+    reason: str
+    completion: str
+    retryable: bool
+    bit_rate: int | None
+    ecm: bool | None
+    remote_ident: str | None
+    duration: float | None
+    transcript: str
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: int
+    message_id: str | None
+    sender: str
+    auth_user: str | None
+    peer: str | None
+    subject: str
+    received_at: float
+    path: Path
+    report_state: str
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that it survives a crash: temp, fsync, rename, fsync dir."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class Store:
+    """The queue database and spool directory (see the module docstring)."""
+
+    def __init__(self, db_path: Path, spool_dir: Path) -> None:
+        self.db_path = Path(db_path)
+        self.spool = Path(spool_dir)
+        self.msg_dir = self.spool / "messages"
+        self.page_dir = self.spool / "pages"
+        for d in (self.db_path.parent, self.msg_dir, self.page_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self._db() as db:
+            db.executescript(SCHEMA)
+
+    @classmethod
+    def open(cls, storage) -> "Store":
+        """Open the store named by a `mailfax.config.StorageConfig`."""
+        return cls(storage.queue_db, storage.spool_dir)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # ------------------------------------------------------------ acceptance
+
+    def accept(self, raw: bytes, envelope: Envelope, jobs: Sequence[NewJob], now: float) -> Accepted:
+        """Store a message and its jobs durably; returns their ids (see module docstring)."""
+        key = None
+        if envelope.message_id:
+            key = json.dumps([envelope.message_id, envelope.sender.lower(), sorted(j.number for j in jobs)])
+            found = self._find_duplicate(key)
+            if found is not None:
+                return found
+        path = self.msg_dir / f"{uuid.uuid4().hex}.eml"
+        write_durably(path, raw)
+        db = self._db()
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if key is not None:
+                    row = db.execute("SELECT id FROM messages WHERE dedup_key = ?", (key,)).fetchone()
+                    if row is not None:
+                        db.execute("ROLLBACK")
+                        path.unlink(missing_ok=True)
+                        return self._find_duplicate(key)  # type: ignore[return-value]
+                cur = db.execute(
+                    "INSERT INTO messages (message_id, sender, auth_user, peer, subject, received_at, path, dedup_key)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (envelope.message_id, envelope.sender, envelope.auth_user, envelope.peer, envelope.subject,
+                     now, path.name, key),
+                )
+                mid = cur.lastrowid
+                ids = []
+                for j in jobs:
+                    c = db.execute(
+                        "INSERT INTO jobs (message, number, dial, trunk, settings, state, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (mid, j.number, j.dial, j.trunk, json.dumps(j.settings.to_json()), JobState.QUEUED.value, now, now),
+                    )
+                    ids.append(c.lastrowid)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return Accepted(mid, tuple(ids))
+
+    def _find_duplicate(self, key: str) -> Accepted | None:
+        db = self._db()
+        row = db.execute("SELECT id FROM messages WHERE dedup_key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        ids = tuple(r[0] for r in db.execute("SELECT id FROM jobs WHERE message = ? ORDER BY id", (row[0],)))
+        return Accepted(row[0], ids, duplicate=True)
+
+    # ------------------------------------------------------------ reading
+
+    @staticmethod
+    def _job(row: sqlite3.Row) -> JobRecord:
+        d = dict(row)
+        d["settings"] = JobSettings.from_json(json.loads(d["settings"]))
+        d["state"] = JobState(d["state"])
+        d["retryable"] = bool(d["retryable"])
+        d["ecm"] = None if d["ecm"] is None else bool(d["ecm"])
+        return JobRecord(**d)
+
+    def job(self, job_id: int) -> JobRecord | None:
+        row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else self._job(row)
+
+    def jobs(self, states: Iterable[JobState] | None = None, message: int | None = None) -> list[JobRecord]:
+        sql, args = "SELECT * FROM jobs WHERE 1", []
+        if states is not None:
+            st = [s.value for s in states]
+            sql += f" AND state IN ({','.join('?' * len(st))})"
+            args += st
+        if message is not None:
+            sql += " AND message = ?"
+            args.append(message)
+        return [self._job(r) for r in self._db().execute(sql + " ORDER BY id", args)]
+
+    def message(self, message_id: int) -> MessageRecord | None:
+        row = self._db().execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d.pop("dedup_key")
+        d["path"] = self.msg_dir / d["path"]
+        return MessageRecord(**d)
+
+    def message_count(self) -> int:
+        return self._db().execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+
+    def read_message(self, message_id: int) -> bytes:
+        rec = self.message(message_id)
+        if rec is None:
+            raise KeyError(message_id)
+        return rec.path.read_bytes()
+
+    # ------------------------------------------------------------ state changes
+
+    def move(self, job_id: int, old: JobState | Iterable[JobState], new: JobState, now: float, **fields) -> bool:
+        """Move a job from ``old`` (one state or several) to ``new``, setting ``fields``.
+
+        Returns False (and changes nothing) when the job is not in ``old`` any more, e.g.
+        cancelled by another process meanwhile.  Illegal transitions are programming errors.
+        """
+        olds = [old] if isinstance(old, JobState) else list(old)
+        for o in olds:
+            if not can_move(o, new):
+                raise ValueError(f"illegal job transition {o.value} -> {new.value}")
+        sets = {"state": new.value, "updated_at": now, **fields}
+        cols = ", ".join(f"{k} = ?" for k in sets)
+        marks = ",".join("?" * len(olds))
+        with self._write_lock:
+            cur = self._db().execute(
+                f"UPDATE jobs SET {cols} WHERE id = ? AND state IN ({marks})",
+                (*sets.values(), job_id, *(o.value for o in olds)),
+            )
+        return cur.rowcount == 1
+
+    def claim_queued(self, now: float) -> JobRecord | None:
+        """The oldest queued job, now in converting (None when there is none)."""
+        while True:
+            row = self._db().execute("SELECT id FROM jobs WHERE state = ? ORDER BY id LIMIT 1", (JobState.QUEUED.value,)).fetchone()
+            if row is None:
+                return None
+            if self.move(row[0], JobState.QUEUED, JobState.CONVERTING, now):
+                return self.job(row[0])
+
+    def wake_retries(self, now: float) -> list[int]:
+        """Move every retry-wait job whose time has come to ready."""
+        rows = self._db().execute(
+            "SELECT id FROM jobs WHERE state = ? AND next_try_at <= ?", (JobState.RETRY_WAIT.value, now)
+        ).fetchall()
+        return [r[0] for r in rows if self.move(r[0], JobState.RETRY_WAIT, JobState.READY, now, next_try_at=None)]
+
+    def next_wakeup(self) -> float | None:
+        row = self._db().execute("SELECT MIN(next_try_at) FROM jobs WHERE state = ?", (JobState.RETRY_WAIT.value,)).fetchone()
+        return row[0]
+
+    def candidates(self) -> list[Candidate]:
+        return [Candidate(j.id, j.number, j.trunk, j.updated_at) for j in self.jobs([JobState.READY])]
+
+    def active(self) -> list[JobRecord]:
+        return self.jobs([JobState.DIALLING, JobState.SENDING])
+
+    def mark_reported(self, message_id: int, state: str) -> bool:
+        with self._write_lock:
+            cur = self._db().execute(
+                "UPDATE messages SET report_state = ? WHERE id = ? AND report_state = 'pending'", (state, message_id)
+            )
+        return cur.rowcount == 1
+
+    def unreported_finished(self) -> list[int]:
+        """Messages whose jobs are all final and whose report has not been handled."""
+        finals = ",".join(f"'{s.value}'" for s in JobState if s.final)
+        rows = self._db().execute(
+            "SELECT m.id FROM messages m WHERE m.report_state = 'pending' AND NOT EXISTS"
+            f" (SELECT 1 FROM jobs j WHERE j.message = m.id AND j.state NOT IN ({finals})) ORDER BY m.id"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------ recovery
+
+    def recover(self, now: float) -> dict[str, int]:
+        """After a restart: resume every job and drop spool files no row refers to."""
+        counts = {"requeued": 0, "interrupted": 0, "orphans": 0}
+        for j in self.jobs([JobState.CONVERTING]):
+            counts["requeued"] += self.move(j.id, JobState.CONVERTING, JobState.QUEUED, now)
+        for j in self.active():
+            counts["interrupted"] += self.move(
+                j.id, j.state, JobState.RETRY_WAIT, now, next_try_at=now,
+                reason="interrupted by a restart; resuming at the first unconfirmed page",
+            )
+        known = {r[0] for r in self._db().execute("SELECT path FROM messages")}
+        for f in self.msg_dir.iterdir():
+            if f.name not in known:
+                f.unlink(missing_ok=True)
+                counts["orphans"] += 1
+        return counts
+
+    # ------------------------------------------------------------ pages
+
+    def page_path(self, job_id: int) -> Path:
+        return self.page_dir / f"{job_id}.tif"
+
+    def save_pages(self, job_id: int, pages: Sequence) -> None:
+        """Store a job's rendered pages as one G4 multi-page TIFF (durably)."""
+        import io
+
+        from PIL import Image
+
+        images = [Image.fromarray(np.where(p.rows != 0, 0, 255).astype(np.uint8)).convert("1") for p in pages]
+        buf = io.BytesIO()
+        images[0].save(buf, format="TIFF", compression="group4", save_all=True, append_images=images[1:],
+                       dpi=(pages[0].x_res, pages[0].y_res))
+        write_durably(self.page_path(job_id), buf.getvalue())
+
+    def load_pages(self, job_id: int) -> list:
+        """The pages stored by `save_pages`, as `dsp.t4.page.Page` values."""
+        from PIL import Image, ImageSequence
+
+        from dsp.t4.page import Page
+
+        out = []
+        with Image.open(self.page_path(job_id)) as im:
+            for frame in ImageSequence.Iterator(im):
+                dpi = frame.info.get("dpi", (204, 196))
+                rows = (~np.asarray(frame.convert("1"), dtype=bool)).astype(np.uint8)
+                out.append(Page(rows, int(round(dpi[0])), int(round(dpi[1]))))
+        return out
