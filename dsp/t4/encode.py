@@ -1,0 +1,273 @@
+"""T.4 1-D (MH), T.4 2-D (MR) and T.6 (MMR) encoder.
+
+What: `encode_page` turns a `Page` into the coded bit stream, MSB-first bytes (TIFF
+FillOrder=1).
+
+How: one compiled loop (`_encode_kernel`, numba) walks the page row by row.  For each
+row it lists the changing elements (T.4 §4.2.1.3.1: pixels whose colour differs from
+the one before, the line starting on an imaginary white pixel), scanning eight pixels
+at a time through a uint64 view so white stretches cost one compare per 8 pixels.  MH
+codes the runs between changes (§4.1.2); MR and MMR code each row against the one
+above with pass / vertical / horizontal modes (§4.2.1.3.2, T.6 §2.2).  The same
+source run by the interpreter (`dsp.t4._jit.plain_reference`) is the plain-Python
+reference the tests compare against.
+
+Stream layout (MH and MR) - one convention for the line and for TIFF:
+
+    EOL row1 [fill] EOL row2 ... [fill] EOL rowN [fill] RTC
+
+Every row is preceded by its EOL (MR: EOL + tag bit, 1 = next row 1-D, 0 = 2-D,
+§4.2.1.3.1), and RTC is six EOLs (§4.1.4; MR: six EOL+1).  Without RTC this is exactly
+what TIFF Compression=3 strips hold as libtiff writes them (EOL before each row, first
+one included, no RTC).  ``min_row_bits`` pads each row's data + fill + following EOL to
+the minimum scan-line length with zero fill placed before the EOL (§4.1.3);
+``align_eol`` adds fill so every EOL ends on an octet boundary (TIFF T4Options bit 2).
+MMR has no EOLs; ``rtc`` adds EOFB (T.6 §2.4.1.1: EOL EOL).  The last octet is padded
+with zeros.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from dsp.t4.codes import (
+    HORIZONTAL_CODE,
+    MAKEUP_CODE,
+    MAKEUP_LEN,
+    MAX_MAKEUP,
+    PASS_CODE,
+    TERM_CODE,
+    TERM_LEN,
+    VERTICAL_CODE,
+    VERTICAL_LEN,
+)
+from dsp.t4._jit import jit
+from dsp.t4.page import Page
+
+CODINGS = {"mh": 0, "mr": 1, "mmr": 2}
+WIDTHS = (1728, 2048, 2432, 3456, 4096, 4864)  # T.4 §2.2 (and the wider R8/R16 sizes)
+
+_PASS = int(PASS_CODE, 2)
+_HORIZ = int(HORIZONTAL_CODE, 2)
+_ALL_BLACK = np.uint64(0x0101010101010101)
+_jit = jit(__name__)
+
+
+@_jit
+def _put(buf, acc, nacc, op, code, length):
+    """Append ``length`` bits of ``code`` (MSB first); returns the writer state."""
+    acc = (acc << length) | code
+    nacc += length
+    while nacc >= 8:
+        nacc -= 8
+        buf[op] = (acc >> nacc) & 0xFF
+        op += 1
+    acc &= (1 << nacc) - 1
+    return acc, nacc, op
+
+
+@_jit
+def _put_zeros(buf, acc, nacc, op, n):
+    while n > 0:
+        k = min(n, 32)
+        acc, nacc, op = _put(buf, acc, nacc, op, 0, k)
+        n -= k
+    return acc, nacc, op
+
+
+@_jit
+def _put_run(buf, acc, nacc, op, colour, run, tc, tl, mc, ml):
+    """One run: make-up codes (2560 repeated for long runs) then a terminating code."""
+    while run >= MAX_MAKEUP + 64:
+        acc, nacc, op = _put(buf, acc, nacc, op, mc[colour, MAX_MAKEUP // 64], ml[colour, MAX_MAKEUP // 64])
+        run -= MAX_MAKEUP
+    if run >= 64:
+        acc, nacc, op = _put(buf, acc, nacc, op, mc[colour, run // 64], ml[colour, run // 64])
+        run &= 63
+    return _put(buf, acc, nacc, op, tc[colour, run], tl[colour, run])
+
+
+@_jit
+def _row_changes(row, row64, width, out):
+    """Changing elements of one row into ``out`` followed by three ``width`` sentinels.
+
+    ``row64`` is the same row seen as uint64 words (zero padding past ``width``).
+    Returns the number of changes.
+    """
+    n = 0
+    colour = 0
+    same = np.uint64(0)
+    for i in range(row64.shape[0]):
+        if row64[i] == same:
+            continue
+        base = i * 8
+        for x in range(base, min(base + 8, row.shape[0])):
+            if row[x] != colour:
+                out[n] = x
+                n += 1
+                colour ^= 1
+        same = _ALL_BLACK if colour else np.uint64(0)
+    while n > 0 and out[n - 1] >= width:
+        n -= 1
+    out[n] = width
+    out[n + 1] = width
+    out[n + 2] = width
+    return n
+
+
+@_jit
+def _encode_row_1d(buf, acc, nacc, op, cur, n, width, tc, tl, mc, ml):
+    """T.4 §4.1: alternating white/black runs, starting with white (possibly 0 long)."""
+    prev = 0
+    colour = 0
+    for i in range(n):
+        acc, nacc, op = _put_run(buf, acc, nacc, op, colour, cur[i] - prev, tc, tl, mc, ml)
+        prev = cur[i]
+        colour ^= 1
+    return _put_run(buf, acc, nacc, op, colour, width - prev, tc, tl, mc, ml)
+
+
+@_jit
+def _encode_row_2d(buf, acc, nacc, op, cur, ref, width, tc, tl, mc, ml, vc, vl):
+    """T.4 §4.2.1.3.2 / T.6 §2.2.3: code ``cur`` against reference changes ``ref``.
+
+    Both lists end with ``width`` sentinels; even entries are changes to black.
+    """
+    a0 = -1
+    colour = 0
+    ai = 0
+    bi = 0
+    while a0 < width:
+        while cur[ai] <= a0:
+            ai += 1
+        a1 = cur[ai]
+        # b1: first changing element on the reference line right of a0, of the colour
+        # opposite to a0's (index parity == colour); b2 the next one.
+        while bi > 0 and ref[bi - 1] > a0:
+            bi -= 1
+        while ref[bi] <= a0:
+            bi += 1
+        if (bi & 1) != colour:
+            bi += 1
+        b1 = ref[bi]
+        b2 = ref[bi + 1]
+        if b2 < a1:
+            acc, nacc, op = _put(buf, acc, nacc, op, _PASS, 4)
+            a0 = b2
+        elif -3 <= a1 - b1 <= 3:
+            d = a1 - b1 + 3
+            acc, nacc, op = _put(buf, acc, nacc, op, vc[d], vl[d])
+            a0 = a1
+            colour ^= 1
+        else:
+            a2 = cur[ai + 1]
+            start = a0 if a0 > 0 else 0
+            acc, nacc, op = _put(buf, acc, nacc, op, _HORIZ, 3)
+            acc, nacc, op = _put_run(buf, acc, nacc, op, colour, a1 - start, tc, tl, mc, ml)
+            acc, nacc, op = _put_run(buf, acc, nacc, op, colour ^ 1, a2 - a1, tc, tl, mc, ml)
+            a0 = a2
+    return acc, nacc, op
+
+
+@_jit
+def _put_eol(buf, acc, nacc, op, row_start, coding, tag, align, min_bits):
+    """Fill (to the minimum row length, then to octet alignment) and an EOL (+ MR tag)."""
+    eol_len = 12
+    pos = op * 8 + nacc
+    if row_start >= 0 and pos - row_start + eol_len < min_bits:
+        acc, nacc, op = _put_zeros(buf, acc, nacc, op, min_bits - (pos - row_start + eol_len))
+    if align:
+        pos = op * 8 + nacc
+        acc, nacc, op = _put_zeros(buf, acc, nacc, op, (4 - pos) % 8)  # EOL then ends on a boundary
+    if coding == 1:
+        return _put(buf, acc, nacc, op, 2 | tag, 13)
+    return _put(buf, acc, nacc, op, 1, 12)
+
+
+@_jit
+def _encode_kernel(rows, rows64, coding, k, rtc, align, min_bits, buf, tc, tl, mc, ml, vc, vl):
+    """Encode every row of ``rows`` into ``buf``; returns the number of bytes written."""
+    height = rows.shape[0]
+    width = rows.shape[1]
+    cur = np.empty(width + 4, np.int64)
+    ref = np.empty(width + 4, np.int64)
+    ref[0] = width
+    ref[1] = width
+    ref[2] = width
+    acc = 0
+    nacc = 0
+    op = 0
+    row_start = -1
+    for y in range(height):
+        n = _row_changes(rows[y], rows64[y], width, cur)
+        if coding == 0:
+            acc, nacc, op = _put_eol(buf, acc, nacc, op, row_start, coding, 0, align, min_bits)
+            row_start = op * 8 + nacc
+            acc, nacc, op = _encode_row_1d(buf, acc, nacc, op, cur, n, width, tc, tl, mc, ml)
+        elif coding == 1:
+            one_d = 1 if y % k == 0 else 0
+            acc, nacc, op = _put_eol(buf, acc, nacc, op, row_start, coding, one_d, align, min_bits)
+            row_start = op * 8 + nacc
+            if one_d:
+                acc, nacc, op = _encode_row_1d(buf, acc, nacc, op, cur, n, width, tc, tl, mc, ml)
+            else:
+                acc, nacc, op = _encode_row_2d(buf, acc, nacc, op, cur, ref, width, tc, tl, mc, ml, vc, vl)
+        else:
+            acc, nacc, op = _encode_row_2d(buf, acc, nacc, op, cur, ref, width, tc, tl, mc, ml, vc, vl)
+        cur, ref = ref, cur
+    if rtc:
+        if coding == 2:
+            acc, nacc, op = _put(buf, acc, nacc, op, 1, 12)
+            acc, nacc, op = _put(buf, acc, nacc, op, 1, 12)
+        else:
+            acc, nacc, op = _put_eol(buf, acc, nacc, op, row_start, coding, 1, align, min_bits)
+            for _ in range(5):
+                acc, nacc, op = _put_eol(buf, acc, nacc, op, -1, coding, 1, False, 0)
+    if nacc > 0:
+        acc, nacc, op = _put(buf, acc, nacc, op, 0, 8 - nacc)
+    return op
+
+
+def _word_view(rows: np.ndarray) -> np.ndarray:
+    """The page as uint64 words per row (zero-padded to a multiple of 8 pixels)."""
+    height, width = rows.shape
+    padded_w = (width + 7) // 8 * 8
+    if padded_w != width or not rows.flags.c_contiguous:
+        padded = np.zeros((height, padded_w), np.uint8)
+        padded[:, :width] = rows
+        rows = padded
+    return rows.view(np.uint64)
+
+
+def _capacity(height: int, width: int, min_bits: int) -> int:
+    # Worst case per row: ~4.5 bits per pixel (alternating pixels in H mode) + EOL + fill.
+    return height * ((max(min_bits, 5 * width + 64) + 7) // 8 + 4) + 64
+
+
+def encode_page(
+    page: Page,
+    coding: str,
+    *,
+    k: int = 2,
+    rtc: bool = True,
+    align_eol: bool = False,
+    min_row_bits: int = 0,
+) -> bytes:
+    """Encode ``page`` as "mh", "mr" (every ``k``-th row 1-D) or "mmr"; MSB-first bytes.
+
+    See the module docstring for the layout.
+    """
+    if coding not in CODINGS:
+        raise ValueError(f"coding must be one of {sorted(CODINGS)}, got {coding!r}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    rows = page.rows
+    if rows.dtype != np.uint8 or rows.max(initial=0) > 1:
+        rows = (rows != 0).astype(np.uint8)
+    rows = np.ascontiguousarray(rows)
+    words = _word_view(rows)
+    buf = np.empty(_capacity(page.height, page.width, min_row_bits), np.uint8)
+    n = _encode_kernel(
+        rows, words, CODINGS[coding], k, rtc, align_eol, min_row_bits, buf,
+        TERM_CODE, TERM_LEN, MAKEUP_CODE, MAKEUP_LEN, VERTICAL_CODE, VERTICAL_LEN,
+    )
+    return buf[:n].tobytes()
