@@ -100,7 +100,7 @@ def read_tiff(data: bytes, max_images: int = 10_000) -> list[TiffImage]:
 
 def decode_fax_image(image: TiffImage) -> tuple[Page, int]:
     """Decode a CCITT-coded TiffImage with dsp.t4; returns (page, bad rows)."""
-    from dsp.t4 import decode_page
+    from dsp.t4.decode import decode_page
 
     if image.compression == COMP_T4 and image.t4_options & T4_UNCOMPRESSED:
         raise RenderError("TIFF uses T.4 uncompressed mode, which is not supported")
@@ -163,7 +163,7 @@ def wrap_coded_page(data: bytes, width: int, height: int, coding: str, x_res: in
 
 def encode_tiff_page(page: Page, coding: str = "mh") -> CodedPage:
     """Code `page` with our T.4/T.6 encoder for a TIFF-F strip (no RTC; EOLs byte-aligned for G3)."""
-    from dsp.t4 import encode_page
+    from dsp.t4.encode import encode_page
 
     if coding == "mmr":
         data = encode_page(page, "mmr", rtc=False)
