@@ -1,0 +1,56 @@
+"""Option values for the IAX2 endpoint: small frozen dataclasses built at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .frames import Format
+from .reliable import RetryPolicy
+
+Addr = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A configured peer: who may call or register to us, and how we authenticate it.
+
+    ``secret`` None means no authentication.  ``calltoken_required`` False lets peers without
+    call-token support (iaxmodem) in.  ``address`` pins the peer to a host (and port, 0 = any).
+    """
+
+    name: str
+    secret: str | None = None
+    address: Addr | None = None
+    calltoken_required: bool = True
+    allow_plaintext: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointOptions:
+    """What one endpoint accepts and how it supervises calls (times in seconds)."""
+
+    peers: tuple[Peer, ...] = ()
+    accept_unknown: bool = False          # calls from no configured peer, unauthenticated
+    calltoken_required: bool = True       # for callers that are not a configured peer
+    calltoken_secret: bytes = b""          # empty: drawn from the endpoint's random generator
+    formats: tuple[Format, ...] = (Format.ALAW, Format.ULAW, Format.SLINEAR)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    ping_interval: float = 10.0           # a full frame at least every 20 s (iaxmodem needs it)
+    unanswered_timeout: float = 60.0
+    silence_timeout: float = 60.0
+    max_calls: int = 4096
+    min_refresh: int = 60
+    max_refresh: int = 3600
+    allow_plaintext: bool = False         # as a caller: answer a plaintext-only AUTHREQ
+    epoch_offset: float = 0.0             # now + epoch_offset = Unix time (for DATETIME)
+
+    def peer_named(self, name: str | None) -> Peer | None:
+        if not name:
+            return None
+        return next((p for p in self.peers if p.name == name), None)
+
+    def peer_at(self, addr: Addr) -> Peer | None:
+        for p in self.peers:
+            if p.address and p.address[0] == addr[0] and p.address[1] in (0, addr[1]):
+                return p
+        return None
