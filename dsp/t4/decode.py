@@ -1,0 +1,347 @@
+"""T.4 1-D (MH), T.4 2-D (MR) and T.6 (MMR) decoder.
+
+What: `decode_page` turns coded bytes (MSB-first, TIFF FillOrder=1) into a `Page`,
+counting and repairing bad rows; the compiled loop here also drives the line
+decoder (`dsp.t4.stream.StreamDecoder`).
+
+How: `_decode_kernel` (numba; `dsp.t4._jit.plain_reference` runs the same source as
+plain Python) reads one code at a time through 13-bit (run lengths) and 7-bit (2-D
+modes) lookup tables and records, per row, the list of changing elements - the same
+representation the 2-D modes use as reference line (T.4 §4.2.1.3.1).  A second loop
+paints the black runs into the page.
+
+Error handling (MH/MR): T.4 rows are delimited by EOL, so a row is bad when a code is
+invalid, the runs overshoot the width, the row ends short of the next EOL, or anything
+but fill sits between the row's end and the next EOL.  A bad row is replaced by a copy
+of the previous one (white for the first row) and decoding resumes at the next EOL; for
+MR the row after is decoded against the repaired row, as a real receiver must.  MMR
+(T.6) has no EOLs, so an error ends the page.
+
+End of page: two EOLs in a row (no row is empty, so the second EOL can only start RTC;
+waiting for all six would let one bit error in RTC swallow the page end) or EOFB (T.6
+§2.4.1.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsp.t4._jit import jit
+from dsp.t4.codes import EOL_SEEN, MODE_HORIZONTAL, MODE_LEN, MODE_PASS, MODE_VAL, RUN_LEN, RUN_VAL
+from dsp.t4.encode import CODINGS
+from dsp.t4.page import Page
+
+_jit = jit(__name__)
+
+# Kernel stop reasons.
+DATA_END, PAGE_END, ROWS_FULL, NO_SPACE, FATAL = 0, 1, 2, 3, 4
+END_EOLS = 2  # consecutive EOLs that end a page (see module docstring)
+PAD = 8  # zero bytes appended to the input so peeks never run off the end
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """A decoded page, the number of rows that had to be repaired, and whether the end was seen."""
+
+    page: Page
+    bad_rows: int
+    complete: bool
+
+
+@_jit
+def _peek(data, pos, n):
+    """The ``n`` (<= 16) bits at bit position ``pos``, MSB-first, as an integer."""
+    i = pos >> 3
+    w = (int(data[i]) << 16) | (int(data[i + 1]) << 8) | int(data[i + 2])
+    w = (w << 8) | int(data[i + 3])
+    return (w >> (32 - (pos & 7) - n)) & ((1 << n) - 1)
+
+
+@_jit
+def _count_zeros(data, pos, nbits):
+    """Number of 0 bits from ``pos`` (stopping at ``nbits``)."""
+    z = 0
+    while pos + z < nbits:
+        p = pos + z
+        if (p & 7) == 0 and data[p >> 3] == 0:
+            z += 8
+            continue
+        if (int(data[p >> 3]) >> (7 - (p & 7))) & 1:
+            return z
+        z += 1
+    return nbits - pos
+
+
+@_jit
+def _next_eol(data, pos, nbits):
+    """Bit position where the next EOL's run of >= 11 zeros starts, or -1."""
+    while pos < nbits:
+        z = _count_zeros(data, pos, nbits)
+        if pos + z >= nbits:
+            return -1
+        if z >= 11:
+            return pos
+        pos += z + 1
+    return -1
+
+
+@_jit
+def _read_run(data, pos, colour, rv, rl):
+    """One run length (make-up codes then a terminating code); returns (run, pos), run < 0 on error."""
+    run = 0
+    while True:
+        idx = _peek(data, pos, 13)
+        v = rv[colour, idx]
+        if v < 0:
+            return -1, pos
+        pos += rl[colour, idx]
+        run += v
+        if v < 64:
+            return run, pos
+
+
+@_jit
+def _record(cur, n, x):
+    """Append change ``x``; a change at the same place as the last one cancels it (zero run)."""
+    if n > 0 and cur[n - 1] == x:
+        return n - 1
+    cur[n] = x
+    return n + 1
+
+
+@_jit
+def _decode_1d(data, pos, nbits, width, cur, rv, rl):
+    """T.4 §4.1: one MH row into ``cur``; returns (number of changes or -1, pos)."""
+    a0 = 0
+    colour = 0
+    n = 0
+    while a0 < width:
+        run, pos = _read_run(data, pos, colour, rv, rl)
+        if run < 0 or pos > nbits:
+            return -1, pos
+        a0 += run
+        if a0 > width:
+            return -1, pos
+        if a0 < width:
+            n = _record(cur, n, a0)
+        colour ^= 1
+    return n, pos
+
+
+@_jit
+def _decode_2d(data, pos, nbits, width, cur, ref, rv, rl, mv, ml):
+    """T.4 §4.2.1.3 / T.6 §2.2: one 2-D row against ``ref`` (with sentinels) into ``cur``."""
+    a0 = -1
+    colour = 0
+    n = 0
+    bi = 0
+    while a0 < width:
+        while bi > 0 and ref[bi - 1] > a0:
+            bi -= 1
+        while ref[bi] <= a0:
+            bi += 1
+        if (bi & 1) != colour:
+            bi += 1
+        b1 = ref[bi]
+        b2 = ref[bi + 1]
+        idx = _peek(data, pos, 7)
+        mode = mv[idx]
+        if mode < 0:
+            return -1, pos
+        pos += ml[idx]
+        if mode == MODE_PASS:
+            a0 = b2
+        elif mode == MODE_HORIZONTAL:
+            r1, pos = _read_run(data, pos, colour, rv, rl)
+            if r1 < 0:
+                return -1, pos
+            r2, pos = _read_run(data, pos, colour ^ 1, rv, rl)
+            if r2 < 0:
+                return -1, pos
+            a1 = (a0 if a0 > 0 else 0) + r1
+            a2 = a1 + r2
+            if a2 > width:
+                return -1, pos
+            if a1 < width:
+                n = _record(cur, n, a1)
+            if a2 < width:
+                n = _record(cur, n, a2)
+            a0 = a2
+        else:
+            a1 = b1 + mode - 5  # MODE_VERTICAL_BASE + d + 3 == mode
+            if a1 > width or a1 < 0 or (a0 >= 0 and a1 <= a0):
+                return -1, pos
+            if a1 < width:
+                n = _record(cur, n, a1)
+            a0 = a1
+            colour ^= 1
+        if pos > nbits:
+            return -1, pos
+    cur[n] = width
+    cur[n + 1] = width
+    cur[n + 2] = width
+    return n, pos
+
+
+@_jit
+def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref, ref_n, one_d, eols, eol_mode,
+                   changes, row_start, row_bad, rv, rl, mv, ml):
+    """Decode rows from bit ``pos`` until the data, the page or the buffers end.
+
+    ``ref`` (length width + 4) holds the previous row's changes and is updated in place;
+    ``one_d`` is the MR tag of the last EOL, ``eols`` the EOLs seen since the last row,
+    ``eol_mode`` whether the stream uses EOLs.  Row y's changes go to
+    changes[row_start[y]:row_start[y+1]].  Returns (reason, rows, bad, pos, ref_n,
+    one_d, eols, eol_mode).
+    """
+    cur = np.empty(width + 4, np.int64)
+    nrows = 0
+    bad = 0
+    row_start[0] = 0
+    while nrows < max_rows:
+        # Row boundary: fill and EOLs (MH/MR), EOFB (MMR), or the end of the data.
+        z = _count_zeros(data, pos, nbits)
+        if pos + z >= nbits:
+            return DATA_END, nrows, bad, pos, ref_n, one_d, eols, eol_mode
+        if z >= 11:
+            pos += z + 1
+            eols += 1
+            eol_mode = True
+            if coding == 2 or eols >= END_EOLS:
+                return PAGE_END, nrows, bad, pos, ref_n, one_d, eols, eol_mode
+            if coding == 1:
+                if pos >= nbits:
+                    return DATA_END, nrows, bad, pos, ref_n, one_d, eols, eol_mode
+                one_d = _peek(data, pos, 1)
+                pos += 1
+            continue
+        row_pos = pos
+        if coding == 0 or (coding == 1 and one_d):
+            n, pos = _decode_1d(data, pos, nbits, width, cur, rv, rl)
+            if n >= 0:
+                cur[n] = width
+                cur[n + 1] = width
+                cur[n + 2] = width
+        else:
+            n, pos = _decode_2d(data, pos, nbits, width, cur, ref, rv, rl, mv, ml)
+        if n >= 0 and eol_mode and coding != 2:
+            # T.4 rows end at an EOL: only fill may follow the row's last code.
+            z = _count_zeros(data, pos, nbits)
+            if z < 11 and pos + z < nbits:
+                n = -1
+        start = row_start[nrows]
+        if n >= 0:
+            if start + n > changes.shape[0]:
+                return NO_SPACE, nrows, bad, row_pos, ref_n, one_d, eols, eol_mode
+            changes[start : start + n] = cur[:n]
+            ref[: n + 3] = cur[: n + 3]
+            ref_n = n
+            row_bad[nrows] = 0
+        else:
+            if coding == 2:
+                return FATAL, nrows, bad, row_pos, ref_n, one_d, eols, eol_mode
+            if start + ref_n > changes.shape[0]:
+                return NO_SPACE, nrows, bad, row_pos, ref_n, one_d, eols, eol_mode
+            changes[start : start + ref_n] = ref[:ref_n]  # repeat the previous row
+            row_bad[nrows] = 1
+            bad += 1
+            pos = _next_eol(data, row_pos, nbits)
+            if pos < 0:
+                pos = nbits
+        eols = 0
+        nrows += 1
+        row_start[nrows] = start + (n if n >= 0 else ref_n)
+    return ROWS_FULL, nrows, bad, pos, ref_n, one_d, eols, eol_mode
+
+
+@_jit
+def _paint(out, changes, row_start, nrows, width):
+    """Set the black runs (between even and odd changes) of each row to 1."""
+    for y in range(nrows):
+        s = row_start[y]
+        e = row_start[y + 1]
+        for i in range(s, e, 2):
+            b = changes[i + 1] if i + 1 < e else width
+            out[y, changes[i] : b] = 1
+
+
+def white_reference(width: int) -> np.ndarray:
+    """A reference line for the first row: no changes, just the ``width`` sentinels."""
+    ref = np.empty(width + 4, np.int64)
+    ref[:] = width
+    return ref
+
+
+@dataclass
+class KernelRun:
+    """What one call of the decode loop produced (rows as change lists)."""
+
+    reason: int
+    nrows: int
+    bad: int
+    pos: int
+    ref_n: int
+    one_d: bool
+    eols: int
+    eol_mode: bool
+    changes: np.ndarray
+    row_start: np.ndarray
+
+    def paint(self, width: int) -> np.ndarray:
+        out = np.zeros((self.nrows, width), np.uint8)
+        _paint(out, self.changes, self.row_start, self.nrows, width)
+        return out
+
+
+def run_kernel(data: np.ndarray, nbits: int, pos: int, width: int, coding: int, max_rows: int | None,
+               ref: np.ndarray, ref_n: int, one_d: int, eols: int, eol_mode: bool) -> KernelRun:
+    """Decode from ``data`` (MSB-first, >= PAD zero bytes past ``nbits``), growing buffers as needed."""
+    rows_cap = min(max_rows, nbits + 2) if max_rows is not None else nbits + 2
+    room = nbits + 64
+    saved_ref = ref.copy()
+    while True:
+        changes = np.empty(room, np.int64)
+        row_start = np.empty(rows_cap + 1, np.int64)
+        row_bad = np.empty(rows_cap + 1, np.uint8)
+        out = _decode_kernel(data, nbits, pos, width, coding, rows_cap, ref, ref_n, int(one_d), eols, eol_mode,
+                             changes, row_start, row_bad, RUN_VAL, RUN_LEN, MODE_VAL, MODE_LEN)
+        if out[0] != NO_SPACE:
+            reason, nrows, bad, pos_out, ref_n_out, one_d_out, eols_out, eol_mode_out = out
+            return KernelRun(int(reason), int(nrows), int(bad), int(pos_out), int(ref_n_out), bool(one_d_out),
+                             int(eols_out), bool(eol_mode_out), changes, row_start)
+        ref[:] = saved_ref
+        room *= 4
+
+
+def padded(data: bytes | np.ndarray) -> np.ndarray:
+    """Input bytes as uint8 with PAD zero bytes appended."""
+    arr = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else data
+    out = np.zeros(arr.size + PAD, np.uint8)
+    out[: arr.size] = arr
+    return out
+
+
+def decode_page(data: bytes, width: int, coding: str, *, x_res: int = 204, y_res: int = 196,
+                height: int | None = None) -> DecodeResult:
+    """Decode one page of ``coding`` ("mh", "mr", "mmr") from MSB-first ``data``.
+
+    With ``height`` the page has exactly that many rows: decoding stops there, and rows
+    the data lacks (truncation, an MMR error) are repeats of the last row, counted bad.
+    ``complete`` is true when RTC/EOFB was seen or ``height`` rows were decoded.
+    """
+    if coding not in CODINGS:
+        raise ValueError(f"coding must be one of {sorted(CODINGS)}, got {coding!r}")
+    arr = padded(data)
+    nbits = (arr.size - PAD) * 8
+    run = run_kernel(arr, nbits, 0, width, CODINGS[coding], height, white_reference(width), 0, 1, 0, False)
+    rows = run.paint(width)
+    bad = run.bad
+    complete = run.reason in (PAGE_END, ROWS_FULL)
+    if height is not None and run.nrows < height:
+        filler = rows[-1] if run.nrows else np.zeros(width, np.uint8)
+        rows = np.concatenate([rows, np.broadcast_to(filler, (height - run.nrows, width))])
+        bad += height - run.nrows
+        complete = False
+    return DecodeResult(Page(np.ascontiguousarray(rows), x_res, y_res), bad, complete)

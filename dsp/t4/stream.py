@@ -1,0 +1,138 @@
+"""The line decoder for non-ECM reception: image bits in as they come off the modem.
+
+What: `StreamDecoder` takes the page's bits in any slices, decodes every row whose
+terminating EOL has arrived, counts bad rows (the copy-quality check of a non-ECM
+receiver, T.30 §5.3.4 / T.4 §4.1.2 EOL usage), repairs them by repeating the previous
+row and resynchronises at the next EOL.  It reports the end of the page at RTC.
+
+How: bits wait in a small buffer until an EOL (eleven 0s then a 1, found with numpy)
+closes a row; then the same compiled loop as `decode_page` decodes every complete row
+in the buffer, carrying its state (reference line, MR tag, EOLs seen) to the next call.
+Rows are therefore decoded the same whatever the slicing of ``feed``.  Bits before the
+first EOL (noise, training leftovers) are ignored.
+
+MMR (T.6) is only sent with ECM, where the whole page arrives at once; here its bits
+are buffered and decoded when EOFB arrives (or by `page()`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp.t4.bits import bytes_to_bits
+from dsp.t4.decode import DATA_END, FATAL, PAGE_END, PAD, run_kernel, white_reference
+from dsp.t4.encode import CODINGS
+from dsp.t4.page import Page
+
+_EOL_ZEROS = 11
+
+
+def _eol_ends(bits: np.ndarray) -> np.ndarray:
+    """Indices of the 1s that end an EOL (preceded by >= 11 zeros within ``bits``)."""
+    ones = np.flatnonzero(bits)
+    if ones.size == 0:
+        return ones
+    gaps = np.diff(ones, prepend=-1) - 1
+    return ones[gaps >= _EOL_ZEROS]
+
+
+def _packed(bits: np.ndarray) -> np.ndarray:
+    out = np.zeros((bits.size + 7) // 8 + PAD, np.uint8)
+    packed = np.packbits(bits, bitorder="big")
+    out[: packed.size] = packed
+    return out
+
+
+class StreamDecoder:
+    """Decode a T.4 (MH/MR) page from line bits; see the module docstring."""
+
+    def __init__(self, width: int, coding: str, *, x_res: int = 204, y_res: int = 196) -> None:
+        if coding not in CODINGS:
+            raise ValueError(f"coding must be one of {sorted(CODINGS)}, got {coding!r}")
+        self.width = width
+        self.coding = coding
+        self.x_res = x_res
+        self.y_res = y_res
+        self.rows_so_far = 0
+        self.bad_rows = 0
+        self.finished = False
+        self._code = CODINGS[coding]
+        self._pending = np.zeros(0, np.uint8)
+        self._synced = coding == "mmr"
+        self._ref = white_reference(width)
+        self._ref_n = 0
+        self._one_d = 1
+        self._eols = 0
+        self._blocks: list[np.ndarray] = []
+
+    def feed_bytes(self, data: bytes, lsb_first: bool) -> None:
+        """Feed octets; ``lsb_first`` for line/HDLC order, False for TIFF (FillOrder=1) order."""
+        self.feed(bytes_to_bits(data, lsb_first))
+
+    def feed(self, bits: np.ndarray) -> None:
+        """Feed bits (0/1, first bit first).  Bits after the end of the page are ignored."""
+        if self.finished:
+            return
+        bits = np.asarray(bits, dtype=np.uint8)
+        if self._code == 2:
+            self._feed_mmr(bits)
+            return
+        buf = np.concatenate([self._pending, bits]) if self._pending.size else bits.copy()
+        if not self._synced:
+            ends = _eol_ends(buf)
+            if ends.size == 0:
+                ones = np.flatnonzero(buf)
+                self._pending = buf[ones[-1] + 1 :] if ones.size else buf[-_EOL_ZEROS:]
+                return
+            buf = buf[ends[0] - _EOL_ZEROS :]
+            self._synced = True
+        ends = _eol_ends(buf)
+        tag = 1 if self._code == 1 else 0
+        ends = ends[ends + tag < buf.size]  # MR: the tag bit after the EOL must be here too
+        if ends.size == 0:
+            self._pending = buf
+            return
+        limit = int(ends[-1]) + 1 + tag
+        run = self._decode(buf, limit)
+        self._commit(run)
+        self._pending = buf[run.pos :] if not self.finished else np.zeros(0, np.uint8)
+
+    def _decode(self, bits: np.ndarray, limit: int, *, ref: np.ndarray | None = None):
+        return run_kernel(_packed(bits[:limit]), limit, 0, self.width, self._code, None,
+                          self._ref if ref is None else ref, self._ref_n, self._one_d, self._eols, True)
+
+    def _commit(self, run) -> None:
+        if run.nrows:
+            self._blocks.append(run.paint(self.width))
+        self.rows_so_far += run.nrows
+        self.bad_rows += run.bad
+        self._ref_n, self._one_d, self._eols = run.ref_n, int(run.one_d), run.eols
+        if run.reason == PAGE_END:
+            self.finished = True
+
+    def _feed_mmr(self, bits: np.ndarray) -> None:
+        tail_from = max(self._pending.size - 24, 0)
+        self._pending = np.concatenate([self._pending, bits])
+        ends = _eol_ends(self._pending[tail_from:])
+        if ends.size >= 2 and np.any(np.diff(ends) == 12):
+            run = self._decode_mmr()
+            self._blocks = [run.paint(self.width)]
+            self.rows_so_far, self.bad_rows = run.nrows, int(run.reason == FATAL)
+            self.finished = True
+
+    def _decode_mmr(self):
+        bits = self._pending
+        return run_kernel(_packed(bits), bits.size, 0, self.width, 2, None, white_reference(self.width), 0, 1, 0, False)
+
+    def page(self) -> Page:
+        """The rows decoded so far, plus a last row still waiting for its EOL if it decodes cleanly."""
+        blocks = list(self._blocks)
+        if not self.finished and self._pending.size:
+            if self._code == 2:
+                blocks = [self._decode_mmr().paint(self.width)]
+            elif self._synced:
+                run = self._decode(self._pending, self._pending.size, ref=self._ref.copy())
+                if run.bad == 0 and run.reason == DATA_END and run.nrows:
+                    blocks.append(run.paint(self.width))
+        rows = np.concatenate(blocks) if blocks else np.zeros((0, self.width), np.uint8)
+        return Page(rows, self.x_res, self.y_res)
