@@ -11,6 +11,7 @@ non-square fax pels, and never enlarged past its own physical size), dithered to
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
@@ -31,8 +32,10 @@ def image_pages(data: bytes, geo: Geometry, limits: Limits, *, all_frames: bool 
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             im = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as exc:
-            raise RenderError(f"image is too large to decode ({exc})") from None
+        except Image.DecompressionBombError as exc:  # Pillow's own guard fired first (> 179 Mpx)
+            m = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"{int(m.group(1)) / 1e6:.0f} megapixels" if m else "too many pixels"
+            raise RenderError(f"image is {size}, more than the limit of {limits.max_pixels / 1e6:.0f} megapixels") from None
         except Exception as exc:
             raise RenderError(f"cannot read image: {_short(exc)}") from None
         pages = []
