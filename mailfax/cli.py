@@ -14,6 +14,12 @@ import sys
 #: command name -> (module, one-line help).  Add a line here for a new command.
 COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("mailfax.commands.convert", "convert documents to PDF, TIFF, PS or PNG fax pages"),
+    "serve": ("mailfax.commands.serve", "run the gateway: SMTP listener and fax queue"),
+    "send": ("mailfax.commands.send", "queue a fax from files"),
+    "jobs": ("mailfax.commands.jobs", "list fax jobs"),
+    "cancel": ("mailfax.commands.cancel", "cancel fax jobs"),
+    "retry": ("mailfax.commands.retry", "retry fax jobs now"),
+    "check-config": ("mailfax.commands.check_config", "validate the config and rules.yaml, print the normalised result"),
 }
 
 

@@ -52,8 +52,8 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.SENDING: frozenset({S.DONE, S.RETRY_WAIT, S.FAILED, S.CANCELLED}),
     S.RETRY_WAIT: frozenset({S.READY, S.FAILED, S.CANCELLED}),
     S.DONE: frozenset(),
-    S.FAILED: frozenset({S.READY}),        # `mailfax retry` on a failed job
-    S.CANCELLED: frozenset({S.READY}),     # `mailfax retry` on a cancelled job
+    S.FAILED: frozenset({S.READY, S.QUEUED}),     # `mailfax retry` (QUEUED: never converted)
+    S.CANCELLED: frozenset({S.READY, S.QUEUED}),  # `mailfax retry` on a cancelled job
 }
 
 

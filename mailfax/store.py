@@ -295,6 +295,17 @@ class Store:
             )
         return cur.rowcount == 1
 
+    def update(self, job_id: int, states: Iterable[JobState], **fields) -> bool:
+        """Set ``fields`` on a job still in one of ``states`` (no state change)."""
+        st = [s.value for s in states]
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self._write_lock:
+            cur = self._db().execute(
+                f"UPDATE jobs SET {cols} WHERE id = ? AND state IN ({','.join('?' * len(st))})",
+                (*fields.values(), job_id, *st),
+            )
+        return cur.rowcount == 1
+
     def claim_queued(self, now: float) -> JobRecord | None:
         """The oldest queued job, now in converting (None when there is none)."""
         while True:
@@ -336,6 +347,33 @@ class Store:
             f" (SELECT 1 FROM jobs j WHERE j.message = m.id AND j.state NOT IN ({finals})) ORDER BY m.id"
         ).fetchall()
         return [r[0] for r in rows]
+
+    def cancel(self, job_id: int, now: float) -> str | None:
+        """Cancel a job that has not ended; None on success, else why not."""
+        job = self.job(job_id)
+        if job is None:
+            return f"no job {job_id}"
+        if job.state.final:
+            return f"job {job_id} is already {job.state.value}"
+        ok = self.move(job_id, job.state, JobState.CANCELLED, now, reason="cancelled by a user", next_try_at=None)
+        return None if ok else f"job {job_id} changed state meanwhile; try again"
+
+    def retry(self, job_id: int, now: float) -> str | None:
+        """Try a job again now: counters and the give-up clock restart, confirmed pages stay."""
+        job = self.job(job_id)
+        if job is None:
+            return f"no job {job_id}"
+        if job.state not in (JobState.FAILED, JobState.CANCELLED, JobState.RETRY_WAIT):
+            return f"job {job_id} is {job.state.value}; only failed, cancelled or waiting jobs can be retried"
+        target = JobState.READY if job.pages_total and self.page_path(job_id).exists() else JobState.QUEUED
+        if job.state is JobState.RETRY_WAIT:
+            target = JobState.READY
+        ok = self.move(job_id, job.state, target, now, dials=0, tries=0, created_at=now, next_try_at=None,
+                       reason="retry requested by a user")
+        if ok:
+            with self._write_lock:
+                self._db().execute("UPDATE messages SET report_state = 'pending' WHERE id = ?", (job.message,))
+        return None if ok else f"job {job_id} changed state meanwhile; try again"
 
     # ------------------------------------------------------------ recovery
 

@@ -1,0 +1,184 @@
+"""The SMTP listener: mail to ``NUMBER@fax.domain`` in, durable fax jobs out.
+
+What does it do?  An aiosmtpd handler (`FaxHandler`) and the server factory around it
+(`smtp_factory`): ESMTP with SIZE, STARTTLS when a certificate is configured, AUTH
+PLAIN/LOGIN only over TLS (aiosmtpd's ``auth_require_tls``).  Each RCPT is decided at once
+(`mailfax.rules.decide`): not our domain -> 550 relaying denied; a bad number -> 553; a
+sender no rule lets through or a number the rule denies -> 550 with the reason.  DATA is
+parsed (`mailfax.mime`); a message with nothing faxable gets 554 with the reason.  Several
+recipients become one job each, grouped under one message.
+
+How does it work?  ``250`` is sent only after `mailfax.store.Store.accept` has returned,
+i.e. the message file and the job rows are fsynced (run in an executor so the event loop
+keeps serving other clients).  Any failure of ours answers 451 (transient: the client
+retries), never 5xx: `handle_exception` catches what escapes (aiosmtpd's own default
+would be a 500, which an MTA bounces).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from mailfax import rules as rules_mod
+from mailfax.addresses import NotOurs, parse_recipient
+from mailfax.config import Config
+from mailfax.jobs import JobSettings
+from mailfax.mime import MimeProblem, parse_message
+from mailfax.store import Envelope, NewJob, Store
+
+log = logging.getLogger("mailfax.smtp")
+
+
+def job_settings(decision: rules_mod.Accepted, config: Config) -> JobSettings:
+    """The per-job settings a rule decided (kept with the job across restarts)."""
+    r = decision.rule
+    return JobSettings(
+        rule=r.name, resolution=r.resolution, body=r.cover.body.value, cover_fields=r.cover.fields,
+        header=r.header, max_pages=min(r.max_pages or config.limits.max_pages, config.limits.max_pages),
+        notify=r.notify.value, notify_requeue=r.notify_requeue, retry=r.retry,
+    )
+
+
+@dataclass
+class _Pending:
+    """Per-transaction state kept on the aiosmtpd envelope."""
+
+    jobs: list[NewJob]
+    numbers: set[str]
+
+
+class FaxHandler:
+    """aiosmtpd handler: decide recipients at RCPT, queue durably at DATA."""
+
+    def __init__(self, config: Config, rules: rules_mod.Rules, store: Store, *,
+                 clock: Callable[[], float] = time.time, on_accepted: Callable[[], None] | None = None) -> None:
+        self.config = config
+        self.rules = rules
+        self.store = store
+        self.clock = clock
+        self.on_accepted = on_accepted
+
+    @staticmethod
+    def _pending(envelope) -> _Pending:
+        p = getattr(envelope, "fax_pending", None)
+        if p is None:
+            p = _Pending([], set())
+            envelope.fax_pending = p
+        return p
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.fax_pending = _Pending([], set())
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        fa = parse_recipient(address, self.config.fax_domains)
+        if isinstance(fa, NotOurs):
+            return f"550 5.7.1 {fa.reason}"
+        user = session.auth_data if session.authenticated else None
+        sender = rules_mod.Sender(envelope.mail_from or "", user if isinstance(user, str) else None,
+                                  session.peer[0] if session.peer else None)
+        decision = rules_mod.decide(self.rules, sender, fa.number_text, self.config.dialing)
+        if isinstance(decision, rules_mod.Refused):
+            log.info("RCPT %s from %s refused: %s", address, sender.address, decision.reason)
+            return decision.smtp
+        pending = self._pending(envelope)
+        if decision.number.e164 not in pending.numbers:
+            pending.numbers.add(decision.number.e164)
+            pending.jobs.append(NewJob(decision.number.e164, decision.dial, decision.rule.trunk,
+                                       job_settings(decision, self.config)))
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return f"250 2.1.5 fax to {decision.number.e164} accepted"
+
+    async def handle_DATA(self, server, session, envelope):
+        raw = envelope.original_content or b""
+        parsed = parse_message(raw, max_documents=self.config.limits.max_documents)
+        if isinstance(parsed, MimeProblem):
+            return f"554 5.6.0 {parsed.reason}"
+        pending = self._pending(envelope)
+        if not pending.jobs:
+            return "554 5.5.1 no valid recipients"
+        user = session.auth_data if session.authenticated and isinstance(session.auth_data, str) else None
+        env = Envelope(sender=envelope.mail_from or "", auth_user=user,
+                       peer=session.peer[0] if session.peer else None,
+                       message_id=parsed.message_id, subject=parsed.subject)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(None, self.store.accept, raw, env, list(pending.jobs), self.clock())
+        except Exception as e:  # our own failure: transient for the client
+            log.exception("could not queue a message from %s", env.sender)
+            return f"451 4.3.0 could not queue the message ({type(e).__name__}); try again later"
+        if self.on_accepted is not None:
+            self.on_accepted()
+        ids = ",".join(str(i) for i in result.jobs)
+        note = " (already queued)" if result.duplicate else ""
+        return f"250 2.0.0 queued as fax job{'s' if len(result.jobs) > 1 else ''} {ids}{note}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error: %r", error)
+        return "451 4.3.0 temporary failure of the fax gateway; try again later"
+
+
+class Authenticator:
+    """AUTH PLAIN/LOGIN against the configured SMTP users (constant-time compare)."""
+
+    def __init__(self, users: dict[str, str]) -> None:
+        self._users = dict(users)
+
+    def __call__(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        if mechanism not in ("PLAIN", "LOGIN") or not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode("utf-8", "replace")
+        want = self._users.get(login)
+        ok = want is not None and hmac.compare_digest(want.encode(), auth_data.password)
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
+
+    def __repr__(self) -> str:
+        return f"Authenticator(users={sorted(self._users)})"
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    if not config.smtp.tls:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(config.smtp.tls_cert), str(config.smtp.tls_key))
+    return ctx
+
+
+def smtp_kwargs(config: Config) -> dict:
+    """aiosmtpd ``SMTP`` keyword arguments for this config (also for a test Controller)."""
+    ctx = tls_context(config)
+    kwargs = dict(
+        hostname=config.smtp.hostname, data_size_limit=config.smtp.max_message_size,
+        enable_SMTPUTF8=True, decode_data=False, auth_require_tls=True, auth_required=False,
+    )
+    if ctx is not None:
+        kwargs.update(tls_context=ctx, require_starttls=False)
+    if config.smtp.users:
+        kwargs.update(authenticator=Authenticator(config.smtp.users), auth_exclude_mechanism=["CRAM-MD5"])
+    else:
+        kwargs.update(auth_exclude_mechanism=["PLAIN", "LOGIN"])
+    return kwargs
+
+
+def smtp_factory(handler: FaxHandler, config: Config) -> Callable[[], SMTP]:
+    kwargs = smtp_kwargs(config)
+    return lambda: SMTP(handler, **kwargs)
+
+
+async def start_server(handler: FaxHandler, config: Config) -> asyncio.AbstractServer:
+    """Listen on the configured address on the running loop."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(smtp_factory(handler, config), host=config.smtp.host, port=config.smtp.port)
+    log.info("SMTP listening on %s:%d (domains %s)", config.smtp.host, config.smtp.port, ", ".join(config.fax_domains))
+    return server
