@@ -1,0 +1,143 @@
+"""ITU-T V.27 ter: 4800 bit/s (1600 baud 8-DPSK) and 2400 bit/s (1200 baud 4-DPSK), 1800 Hz.
+
+How it works (clause numbers of V.27 ter):
+
+- **Modulation** (§2.3): differential phase shift keying.  At 4800 bit/s each tribit is a
+  phase change (Gray code: 001 -> 0, 000 -> 45, 010 -> 90, 011 -> 135, 111 -> 180,
+  110 -> 225, 100 -> 270, 101 -> 315 degrees); at 2400 bit/s each dibit (00 -> 0,
+  01 -> 90, 11 -> 180, 10 -> 270 degrees).  All elements have the same amplitude.  As
+  in spandsp, the 2400 bit/s elements stay on the axes (the phase reference starts at 0
+  degrees and training only moves it by 180).
+- **Scrambler** (§2.5): 1 + x^-6 + x^-7 with the 33-bit guard, see `scrambler`.
+- **Training** (§2.6, table 3, the long sequence T.30 uses): optional echo protection
+  tone (TEP, 320 symbols of unmodulated carrier); segment 2, 32 symbols of silence;
+  segment 3, 50 symbols of continuous 180 degree reversals; segment 4, 1074 symbols of
+  0/180 degree changes taken from every third bit of the scrambler fed with ones from
+  state 0111100; segment 5, 8 symbols of scrambled ones at the data rate.  Then data,
+  then (as spandsp does) 32 symbols of scrambled ones before the carrier stops.
+- **Level**: -14 dBm0.
+
+The receiver is the shared `psk_rx` engine configured with this modem's points and
+training; see that module for AGC, carrier detect, timing, carrier and equalizer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from . import scrambler, shaping
+from .psk_tx import PskTransmitter
+
+CARRIER_HZ = 1800.0
+ALPHA = 0.5
+RATES = (2400, 4800)
+BAUD = {2400: 1200, 4800: 1600}
+
+#: Element index = absolute phase / 45 degrees; amplitude sqrt(2).
+CONSTELLATION = np.sqrt(2.0) * np.exp(1j * np.pi / 4 * np.arange(8))
+CONSTELLATION = np.round(CONSTELLATION.real, 12) + 1j * np.round(CONSTELLATION.imag, 12)
+PHASE_STEPS_3 = np.array([1, 0, 2, 3, 6, 7, 5, 4], dtype=np.int64)
+PHASE_STEPS_2 = np.array([0, 2, 6, 4], dtype=np.int64)
+
+TEP_SYMBOLS = 320
+SEG2_SYMBOLS = 32
+SEG3_SYMBOLS = 50
+SEG4_SYMBOLS = 1074
+SEG5_SYMBOLS = 8
+CLOSING_SYMBOLS = 32
+SCRAMBLER_START = 0x3C
+TX_TAPS = 9
+
+# Generator state layout.
+_STEP, _PHASE, _DATA_DONE, _CLOSE, _TEP = range(5)
+
+
+def segment4_states() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Absolute phase indices (0 or 4) of segments 3 and 4, and the scrambler state after
+    segment 4 (what a receiver's descrambler can start from)."""
+    seg3 = np.array([4 if i % 2 == 0 else 0 for i in range(SEG3_SYMBOLS)], np.int64)
+    state = scrambler.v27ter_state(SCRAMBLER_START)
+    line = scrambler.v27ter_scramble(np.ones(3 * SEG4_SYMBOLS, np.uint8), state)
+    seg4 = (np.cumsum(4 * line[0::3].astype(np.int64)) & 7)
+    return seg3, seg4, state
+
+
+@njit(cache=True)
+def _next_data_bit(state, scr, bits, bitpos):
+    if state[_DATA_DONE] == 0 and bitpos < len(bits):
+        return scrambler.v27ter_scramble_bit(scr, np.int64(bits[bitpos])), bitpos + 1
+    state[_DATA_DONE] = 1
+    return scrambler.v27ter_scramble_bit(scr, np.int64(1)), bitpos
+
+
+@njit(cache=True)
+def _generate(count, state, scr, bits, bitpos, rate, constellation, steps3, steps2):
+    """Next `count` V.27 ter symbols (see psk_tx for the contract)."""
+    out = np.zeros(count, np.complex128)
+    tep = TEP_SYMBOLS if state[_TEP] else 0
+    s3 = tep + SEG2_SYMBOLS
+    s4 = s3 + SEG3_SYMBOLS
+    s5 = s4 + SEG4_SYMBOLS
+    data = s5 + SEG5_SYMBOLS
+    for k in range(count):
+        step = state[_STEP]
+        if step < s5:
+            state[_STEP] = step + 1
+            if step < tep:
+                out[k] = constellation[0]
+            elif step < s3:
+                pass  # silence
+            elif step < s4:
+                state[_PHASE] = (state[_PHASE] + 4) & 7
+                out[k] = constellation[state[_PHASE]]
+            else:
+                b = scrambler.v27ter_scramble_bit(scr, np.int64(1))
+                scrambler.v27ter_scramble_bit(scr, np.int64(1))
+                scrambler.v27ter_scramble_bit(scr, np.int64(1))
+                state[_PHASE] = (state[_PHASE] + 4 * b) & 7
+                out[k] = constellation[state[_PHASE]]
+            continue
+        if step < data:
+            state[_STEP] = step + 1
+            ones = True
+        else:
+            ones = state[_DATA_DONE] == 1
+            if ones:
+                if state[_CLOSE] >= CLOSING_SYMBOLS + TX_TAPS:
+                    return out[:k], bitpos, True
+                state[_CLOSE] += 1
+                if state[_CLOSE] > CLOSING_SYMBOLS:
+                    continue  # zero symbols: let the pulse tail die away
+        nbits = 3 if rate == 4800 else 2
+        b = 0
+        for _ in range(nbits):
+            if ones:
+                bit = scrambler.v27ter_scramble_bit(scr, np.int64(1))
+            else:
+                bit, bitpos = _next_data_bit(state, scr, bits, bitpos)
+            b = (b << 1) | bit
+        step_ = steps3[b] if rate == 4800 else steps2[b]
+        state[_PHASE] = (state[_PHASE] + step_) & 7
+        out[k] = constellation[state[_PHASE]]
+    return out, bitpos, False
+
+
+class V27terTransmitter(PskTransmitter):
+    """V.27 ter transmitter (long training): training, the fed bits, closing ones."""
+
+    def __init__(self, rate: int = 4800, *, tep: bool = False) -> None:
+        if rate not in RATES:
+            raise ValueError(f"V.27 ter rate must be one of {RATES}, not {rate}")
+        self.rate = rate
+        state = np.zeros(5, np.int64)
+        state[_TEP] = int(tep)
+        super().__init__(
+            gen=_generate,
+            gen_args=(rate, CONSTELLATION, PHASE_STEPS_3, PHASE_STEPS_2),
+            state=state,
+            scrambler=scrambler.v27ter_state(SCRAMBLER_START),
+            shaper=shaping.TxShaper.design(BAUD[rate], ALPHA, TX_TAPS),
+            carrier_hz=CARRIER_HZ,
+            symbol_power=2.0,
+        )
