@@ -64,7 +64,7 @@ def to_pdf(pages: Sequence[Page]) -> bytes:
 
 def to_postscript(pages: Sequence[Page]) -> bytes:
     """Level 2 PostScript with each page as a G4-coded image at its physical size."""
-    from dsp.t4.encode import encode_page
+    from dsp.t4 import encode_page
 
     w_max = max(p.width / p.x_res for p in pages) * 72
     h_max = max(p.height / p.y_res for p in pages) * 72

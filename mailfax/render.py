@@ -108,7 +108,7 @@ def _render_tiff(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
         if image.height / y_dpi > limits.max_page_inches:
             raise RenderError(f"TIFF page {number} is {image.height / y_dpi:.0f} inches long, "
                               f"more than the limit of {limits.max_page_inches:g} inches")
-        page, _bad = tiff.decode_fax_image(image)
+        page, _bad = tiff.decode_fax_image(image, number)
         pages.append(page)
     return pages
 

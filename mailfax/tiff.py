@@ -98,32 +98,35 @@ def read_tiff(data: bytes, max_images: int = 10_000) -> list[TiffImage]:
     return images
 
 
-def decode_fax_image(image: TiffImage) -> tuple[Page, int]:
-    """Decode a CCITT-coded TiffImage with dsp.t4; returns (page, bad rows)."""
-    from dsp.t4.decode import decode_page
+def decode_fax_image(image: TiffImage, number: int = 1) -> tuple[Page, int]:
+    """Decode a CCITT-coded TiffImage with dsp.t4; returns (page, rows that had to be repaired).
+
+    Each strip restarts the coding (TIFF 6.0 §10), so strips are decoded one by one.
+    """
+    from dsp.t4 import decode_page
 
     if image.compression == COMP_T4 and image.t4_options & T4_UNCOMPRESSED:
         raise RenderError("TIFF uses T.4 uncompressed mode, which is not supported")
     coding = "mmr" if image.compression == COMP_T6 else ("mr" if image.t4_options & T4_2D else "mh")
     x_res, y_res = _fax_resolution(image.x_dpi, image.y_dpi)
-    parts, bad = [], 0
-    remaining = image.height
-    for strip in image.strips:  # each strip restarts the coding (TIFF 6.0 §10)
+    parts, bad, remaining = [], 0, image.height
+    for strip in image.strips:
         if remaining <= 0:
             break
         rows = min(image.rows_per_strip, remaining)
         if image.fill_order == 2:
             strip = _BIT_REVERSE[np.frombuffer(strip, dtype=np.uint8)].tobytes()
-        result = decode_page(strip, image.width, coding, x_res=x_res, y_res=y_res, height=rows)
-        got = result.page.rows
-        if got.shape[0] < rows:  # data ended early: pad with white, count the missing rows as bad
-            bad += rows - got.shape[0]
-            got = np.vstack([got, np.zeros((rows - got.shape[0], image.width), np.uint8)])
-        parts.append(got[:rows])
+        try:
+            result = decode_page(strip, image.width, coding, x_res=x_res, y_res=y_res, height=rows)
+        except ValueError as exc:
+            raise RenderError(f"TIFF page {number} cannot be decoded: {exc}") from None
+        parts.append(result.page.rows[:rows])
         bad += result.bad_rows
         remaining -= rows
     if not parts:
-        raise RenderError("TIFF page has no image data")
+        raise RenderError(f"TIFF page {number} has no image data")
+    if bad >= image.height:
+        raise RenderError(f"TIFF page {number} holds no decodable {coding.upper()} data")
     rows = np.vstack(parts) if len(parts) > 1 else parts[0]
     if image.photometric == 1:  # BlackIsZero: flip to our 1 = black
         rows = 1 - rows
@@ -163,7 +166,7 @@ def wrap_coded_page(data: bytes, width: int, height: int, coding: str, x_res: in
 
 def encode_tiff_page(page: Page, coding: str = "mh") -> CodedPage:
     """Code `page` with our T.4/T.6 encoder for a TIFF-F strip (no RTC; EOLs byte-aligned for G3)."""
-    from dsp.t4.encode import encode_page
+    from dsp.t4 import encode_page
 
     if coding == "mmr":
         data = encode_page(page, "mmr", rtc=False)
@@ -271,7 +274,7 @@ def _read_ifd(data: bytes, order: str, offset: int) -> tuple[dict[int, tuple], i
         if typ == 2:
             tags[tag] = (raw,)
         else:
-            flat = struct.unpack(order + code * n if len(code) == 1 else order + code * n, raw)
+            flat = struct.unpack(order + code * n, raw)
             tags[tag] = tuple(flat[i:i + 2] for i in range(0, len(flat), 2)) if len(code) == 2 else flat
     (next_offset,) = struct.unpack_from(order + "I", data, end)
     return tags, next_offset
