@@ -397,30 +397,28 @@ class Store:
     # ------------------------------------------------------------ pages
 
     def page_path(self, job_id: int) -> Path:
-        return self.page_dir / f"{job_id}.tif"
+        return self.page_dir / f"{job_id}.npz"
 
     def save_pages(self, job_id: int, pages: Sequence) -> None:
-        """Store a job's rendered pages as one G4 multi-page TIFF (durably)."""
+        """Store a job's rendered pages (bit-packed, compressed, durably; an internal format)."""
         import io
 
-        from PIL import Image
-
-        images = [Image.fromarray(np.where(p.rows != 0, 0, 255).astype(np.uint8)).convert("1") for p in pages]
+        arrays = {}
+        for i, p in enumerate(pages):
+            arrays[f"p{i}"] = np.packbits(p.rows != 0, axis=1)
+            arrays[f"m{i}"] = np.array([p.width, p.height, p.x_res, p.y_res], dtype=np.int64)
         buf = io.BytesIO()
-        images[0].save(buf, format="TIFF", compression="group4", save_all=True, append_images=images[1:],
-                       dpi=(pages[0].x_res, pages[0].y_res))
+        np.savez_compressed(buf, **arrays)
         write_durably(self.page_path(job_id), buf.getvalue())
 
     def load_pages(self, job_id: int) -> list:
         """The pages stored by `save_pages`, as `dsp.t4.page.Page` values."""
-        from PIL import Image, ImageSequence
-
         from dsp.t4.page import Page
 
         out = []
-        with Image.open(self.page_path(job_id)) as im:
-            for frame in ImageSequence.Iterator(im):
-                dpi = frame.info.get("dpi", (204, 196))
-                rows = (~np.asarray(frame.convert("1"), dtype=bool)).astype(np.uint8)
-                out.append(Page(rows, int(round(dpi[0])), int(round(dpi[1]))))
+        with np.load(self.page_path(job_id)) as z:
+            for i in range(len(z.files) // 2):
+                w, h, xr, yr = (int(v) for v in z[f"m{i}"])
+                rows = np.unpackbits(z[f"p{i}"], axis=1, count=w)[:h]
+                out.append(Page(rows.astype(np.uint8), xr, yr))
         return out
