@@ -99,3 +99,10 @@ def message(*attachments: str, body: str = "Please fax this.\n", sender: str = "
     for name, data in (extra or {}).items():
         m.add_attachment(data, maintype="application", subtype="pdf", filename=name)
     return m
+
+
+def wire(msg: EmailMessage) -> bytes:
+    """The message as sent over SMTP (CRLF line ends; smtplib does not convert bytes)."""
+    import email.policy
+
+    return msg.as_bytes(policy=email.policy.SMTP)
