@@ -118,8 +118,8 @@ def _fill(table_val: np.ndarray, table_len: np.ndarray, code: str, value: int, p
 
 def _run_decoder_arrays() -> tuple[np.ndarray, np.ndarray]:
     """(value, length) shaped (2, 2**13): run length of the code a 13-bit window starts with."""
-    val = np.full((2, 1 << RUN_PEEK), INVALID, np.int32)
-    length = np.zeros((2, 1 << RUN_PEEK), np.int32)
+    val = np.full((2, 1 << RUN_PEEK), INVALID, np.int64)
+    length = np.zeros((2, 1 << RUN_PEEK), np.int64)
     for colour in (WHITE, BLACK):
         for run, code in run_codes(colour).items():
             _fill(val[colour], length[colour], code, run, RUN_PEEK)
@@ -130,8 +130,8 @@ def _run_decoder_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 def _mode_decoder_arrays() -> tuple[np.ndarray, np.ndarray]:
     """(mode, length) of the 2-D mode code a 7-bit window starts with."""
-    val = np.full(1 << MODE_PEEK, INVALID, np.int32)
-    length = np.zeros(1 << MODE_PEEK, np.int32)
+    val = np.full(1 << MODE_PEEK, INVALID, np.int64)
+    length = np.zeros(1 << MODE_PEEK, np.int64)
     _fill(val, length, PASS_CODE, MODE_PASS, MODE_PEEK)
     _fill(val, length, HORIZONTAL_CODE, MODE_HORIZONTAL, MODE_PEEK)
     for d, code in VERTICAL_CODES.items():

@@ -19,9 +19,9 @@ Stream layout (MH and MR) - one convention for the line and for TIFF:
 Every row is preceded by its EOL (MR: EOL + tag bit, 1 = next row 1-D, 0 = 2-D,
 §4.2.1.3.1), and RTC is six EOLs (§4.1.4; MR: six EOL+1).  Without RTC this is exactly
 what TIFF Compression=3 strips hold as libtiff writes them (EOL before each row, first
-one included, no RTC).  ``min_row_bits`` pads each row's data + fill + following EOL to
-the minimum scan-line length with zero fill placed before the EOL (§4.1.3);
-``align_eol`` adds fill so every EOL ends on an octet boundary (TIFF T4Options bit 2).
+one included, no RTC).  ``min_row_bits`` pads each row's data + fill + following EOL
+(with its MR tag bit) to the minimum scan-line length with zero fill placed before the
+EOL (§4.1.3); ``align_eol`` adds fill so every EOL ends on an octet boundary (TIFF T4Options bit 2).
 MMR has no EOLs; ``rtc`` adds EOFB (T.6 §2.4.1.1: EOL EOL).  The last octet is padded
 with zeros.
 """
@@ -170,8 +170,11 @@ def _encode_row_2d(buf, acc, nacc, op, cur, ref, width, tc, tl, mc, ml, vc, vl):
 
 @_jit
 def _put_eol(buf, acc, nacc, op, row_start, coding, tag, align, min_bits):
-    """Fill (to the minimum row length, then to octet alignment) and an EOL (+ MR tag)."""
-    eol_len = 12
+    """Fill (to the minimum row length, then to octet alignment) and an EOL (+ MR tag).
+
+    The minimum counts a row's data, fill and the EOL (with tag) that ends it.
+    """
+    eol_len = 13 if coding == 1 else 12
     pos = op * 8 + nacc
     if row_start >= 0 and pos - row_start + eol_len < min_bits:
         acc, nacc, op = _put_zeros(buf, acc, nacc, op, min_bits - (pos - row_start + eol_len))

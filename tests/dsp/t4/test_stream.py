@@ -1,0 +1,122 @@
+"""StreamDecoder: line bits in any slices, bad-row counting, resync at EOL, repair by repetition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dsp.t4 import Page, StreamDecoder, bits_to_bytes, bytes_to_bits, encode_page
+from dsp.t4.stream import _eol_ends
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+NOISE = np.tile(np.array([1, 0, 1, 1, 0, 1, 0, 0], np.uint8), 12)  # no run of 11 zeros: no false EOL
+
+
+def _page(seed: int, height: int = 24, width: int = 1728) -> Page:
+    rng = np.random.default_rng(seed)
+    rows = np.zeros((height, width), np.uint8)
+    for y in range(height):
+        if y % 3:
+            rows[y] = rows[y - 1]
+            rows[y, rng.integers(0, width, 20)] ^= 1
+        else:
+            rows[y] = rng.random(width) < 0.05
+    return Page(rows)
+
+
+def _line_bits(page: Page, coding: str, k: int = 4, min_bits: int = 200) -> np.ndarray:
+    return bytes_to_bits(encode_page(page, coding, k=k, min_row_bits=min_bits), lsb_first=False)
+
+
+def _feed(bits: np.ndarray, coding: str, cuts=(), width: int = 1728) -> StreamDecoder:
+    dec = StreamDecoder(width, coding)
+    edges = [0, *sorted(set(c for c in cuts if 0 < c < bits.size)), bits.size]
+    for a, b in zip(edges, edges[1:]):
+        dec.feed(bits[a:b])
+    return dec
+
+
+def _corrupt_rows(bits: np.ndarray, rows: list[int], coding: str) -> np.ndarray:
+    """Overwrite the first 10 bits of each row's data with 0000000001 (never a valid code)."""
+    bits = bits.copy()
+    ends = _eol_ends(bits)
+    tag = 1 if coding == "mr" else 0
+    for y in rows:
+        start = ends[y] + 1 + tag
+        bits[start : start + 10] = [0] * 9 + [1]
+    return bits
+
+
+@pytest.mark.parametrize("coding", ["mh", "mr", "mmr"])
+@pytest.mark.parametrize("block", [1, 13, 288, 10**7])
+def test_clean_stream_any_block_size(coding, block):
+    page = _page(1)
+    bits = _line_bits(page, coding, min_bits=0 if coding == "mmr" else 200)
+    if coding != "mmr":
+        bits = np.concatenate([NOISE, bits])  # junk before the first EOL is skipped
+    dec = _feed(bits, coding, cuts=range(block, bits.size, block))
+    assert dec.finished and dec.bad_rows == 0 and dec.rows_so_far == page.height
+    assert dec.page().same_pixels(page)
+
+
+@SETTINGS
+@given(cuts=st.lists(st.integers(0, 20000), max_size=40), coding=st.sampled_from(["mh", "mr"]),
+       bad=st.lists(st.integers(1, 23), max_size=4, unique=True))
+def test_slicing_does_not_matter(cuts, coding, bad):
+    page = _page(2)
+    bits = _corrupt_rows(_line_bits(page, coding), bad, coding)
+    whole = _feed(bits, coding)
+    sliced = _feed(bits, coding, cuts)
+    assert (sliced.rows_so_far, sliced.bad_rows, sliced.finished) == (whole.rows_so_far, whole.bad_rows, whole.finished)
+    assert sliced.page().same_pixels(whole.page())
+
+
+@pytest.mark.parametrize("bad", [[5], [1, 7, 8], [23], [0]])
+def test_mh_bad_rows_counted_and_repaired(bad):
+    page = _page(3)
+    dec = _feed(_corrupt_rows(_line_bits(page, "mh"), bad, "mh"), "mh", cuts=range(0, 10**6, 288))
+    assert dec.finished and dec.rows_so_far == page.height and dec.bad_rows == len(bad)
+    got = dec.page().rows
+    for y in range(page.height):
+        if y in bad:  # repaired: a copy of the row before it as decoded (white above row 0)
+            assert np.array_equal(got[y], got[y - 1] if y else np.zeros(page.width, np.uint8))
+        else:
+            assert np.array_equal(got[y], page.rows[y])
+
+
+def test_mr_error_is_confined_to_its_k_group():
+    page = _page(4)
+    k = 4
+    dec = _feed(_corrupt_rows(_line_bits(page, "mr", k=k), [9], "mr"), "mr")
+    got = dec.page().rows
+    assert dec.finished and dec.rows_so_far == page.height and 1 <= dec.bad_rows <= 3
+    assert np.array_equal(got[9], got[8])
+    assert np.array_equal(got[:9], page.rows[:9]) and np.array_equal(got[12:], page.rows[12:])
+
+
+def test_feed_bytes_in_line_order():
+    page = _page(5)
+    line = bits_to_bytes(_line_bits(page, "mh"), lsb_first=True)  # as the modem delivers octets
+    dec = StreamDecoder(page.width, "mh", x_res=204, y_res=98)
+    for i in range(0, len(line), 36):
+        dec.feed_bytes(line[i : i + 36], lsb_first=True)
+    out = dec.page()
+    assert dec.finished and out.same_pixels(page) and (out.x_res, out.y_res) == (204, 98)
+
+
+def test_missing_rtc_leaves_page_unfinished_but_keeps_rows():
+    page = _page(6)
+    data = encode_page(page, "mr", rtc=False)
+    dec = StreamDecoder(page.width, "mr")
+    dec.feed_bytes(data, lsb_first=False)
+    assert not dec.finished and dec.rows_so_far == page.height - 1  # the last row waits for its EOL
+    assert dec.page().same_pixels(page)  # ... but page() includes it, as it decodes cleanly
+
+
+def test_bits_after_rtc_are_ignored():
+    page = _page(7)
+    bits = np.concatenate([_line_bits(page, "mh"), NOISE, _line_bits(page, "mh")])
+    dec = _feed(bits, "mh")
+    assert dec.finished and dec.page().same_pixels(page)
