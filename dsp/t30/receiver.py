@@ -1,0 +1,306 @@
+"""The receiving terminal's states (T.30 Figure 5-2c/d and Annex A for ECM).
+
+Phase B: a DCS we can honour is followed by TCF; the training check passes when the
+longest run of zeros lasts at least one second (TCF is 1.5 s of zeros, T.30 §5.3.5;
+spandsp applies the same test), and we answer CFR, otherwise FTT.
+Phase C: non-ECM bits until the fast carrier drops, or FCD frames until RCP.
+Phase D: a non-ECM page is judged by its share of bad rows (MCF, RTP or RTN); an ECM
+block is answered MCF when complete or PPR listing the frames still missing; CTC gets
+CTR, EOR gets ERR, RR gets the last answer again (we are always ready).  A command that
+comes again because our answer was lost gets the same answer again.
+
+Mixed into `T30Session`; uses its shared mechanics (`_respond`, `_listen`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from dsp.t30.completion import Completion
+from dsp.t30.dis import Modem, accepts, decode_dcs
+from dsp.t30.ecm import BlockReceiver, encode_ppr
+from dsp.t30.events import FrontEnd, Negotiated, PageReceived, PageStats
+from dsp.t30.fcf import FCF, Frame, decode_fcf
+from dsp.t30.image import Decoded, LineReceiver, decode_ecm_octets
+from dsp.t30.states import BAD_FRAME, State
+from dsp.t30.timers import Timer
+
+_PMC = (FCF.MPS, FCF.EOP, FCF.EOM, FCF.PRI_MPS, FCF.PRI_EOP, FCF.PRI_EOM)
+_PLAIN = {FCF.PRI_MPS: FCF.MPS, FCF.PRI_EOP: FCF.EOP, FCF.PRI_EOM: FCF.EOM}
+
+
+class ReceiverStates:
+    """Phase B–D of the receiving terminal."""
+
+    def _init_receiver(self) -> None:
+        self._tcf_run = self._tcf_best = self._tcf_bits = 0
+        self._trained = False
+        self._training_failed = False
+        self._rx_line: LineReceiver | None = None
+        self._rx_page_data = bytearray()
+        self._rx_block = BlockReceiver()
+        self._rx_block_count = 0
+        self._rx_result: Decoded | None = None
+        self._rx_page_pending = False
+        self._rx_answered: tuple | None = None  # the command our last response answered
+        self._rx_then: Callable[[], None] | None = None
+        self._rx_eom = False
+
+    # --- phase B -------------------------------------------------------------
+
+    def _accept_dcs(self, info: bytes) -> None:
+        dcs = decode_dcs(info)
+        if dcs is None or not accepts(self.caps, dcs):
+            self._disconnect(Completion.INCOMPATIBLE)
+            return
+        self.dcs = dcs
+        self._rx_eom = False
+        self.stats.bit_rate = dcs.rate.bit_rate
+        self.stats.modem = dcs.rate.modem.value
+        self.stats.ecm = dcs.ecm
+        self.stats.coding = dcs.coding.value
+        self._emit(Negotiated(dcs, self.stats.remote_ident))
+        self._tcf_run = self._tcf_best = self._tcf_bits = 0
+        self._trained = self._training_failed = False
+        rate = dcs.rate
+        self._listen(State.RX_TCF, Timer.T2, rate.modem, rate.bit_rate, short_train=False, hdlc=False)
+
+    def _rx_tcf(self, ev) -> bool:
+        if isinstance(ev, Frame) and ev.fcf is FCF.DCS:
+            self._note_remote(ev)
+            self._accept_dcs(ev.info)
+        elif ev is FrontEnd.TRAINING_SUCCEEDED:
+            self._trained = True
+            self._timers.stop(Timer.T2)
+        elif ev is FrontEnd.TRAINING_FAILED:
+            self._training_failed = True
+        elif ev is FrontEnd.CARRIER_DOWN:
+            if self._trained or self._tcf_bits:
+                self._judge_tcf()
+            elif self._training_failed:
+                self._send_ftt()
+        elif ev is Timer.T2:
+            self._send_ftt()  # nothing usable arrived (spandsp answers FTT too)
+        else:
+            return False
+        return True
+
+    def _judge_tcf(self) -> None:
+        best = max(self._tcf_best, self._tcf_run)
+        if best >= self.dcs.rate.bit_rate:
+            self._respond((self._frame(FCF.CFR),), then=lambda: self._rx_expect_page(short=True))
+        else:
+            self._send_ftt()
+
+    def _send_ftt(self) -> None:
+        self._respond((self._frame(FCF.FTT),), then=lambda: self._listen(State.RX_AWAIT_DCS, Timer.T2))
+
+    def _tcf_bits_in(self, bits: np.ndarray) -> None:
+        """Track the longest run of zeros across chunks."""
+        self._tcf_bits += len(bits)
+        ones = np.flatnonzero(bits)
+        if len(ones) == 0:
+            self._tcf_run += len(bits)
+            return
+        gaps = np.diff(ones) - 1
+        self._tcf_best = max(self._tcf_best, self._tcf_run + int(ones[0]),
+                             int(gaps.max()) if len(gaps) else 0)
+        self._tcf_run = len(bits) - int(ones[-1]) - 1
+
+    def _image_bits(self, bits: np.ndarray) -> None:
+        if self.state is State.RX_TCF:
+            self._tcf_bits_in(bits)
+        elif self.state in (State.RX_AWAIT_PAGE, State.RX_PAGE) and self.dcs and not self.dcs.ecm:
+            if self.state is State.RX_AWAIT_PAGE:
+                self._timers.stop(Timer.T2)
+                self._set_state(State.RX_PAGE)
+            self._rx_line.feed(bits)
+
+    # --- phase C -------------------------------------------------------------
+
+    def _rx_expect_page(self, *, short: bool) -> None:
+        self._trained = False
+        if not self.dcs.ecm:
+            self._rx_line = LineReceiver(self.dcs)
+        rate = self.dcs.rate
+        self._listen(State.RX_AWAIT_PAGE, Timer.T2, rate.modem, rate.bit_rate,
+                     short_train=short and rate.modem is Modem.V17, hdlc=self.dcs.ecm)
+
+    def _rx_await_page(self, ev) -> bool:
+        if ev is FrontEnd.TRAINING_SUCCEEDED or (isinstance(ev, Frame) and ev.fcf is FCF.FCD):
+            self._trained = True
+            self._timers.stop(Timer.T2)
+            self._set_state(State.RX_PAGE)
+            if isinstance(ev, Frame):
+                self._rx_store_fcd(ev)
+            return True
+        if isinstance(ev, Frame) and ev.fcf is FCF.DCS:
+            self._note_remote(ev)
+            self._accept_dcs(ev.info)  # our CFR was lost, or the transmitter retrains
+            return True
+        if isinstance(ev, Frame):
+            return self._rx_await_pmc(ev)  # the image never arrived; answer what follows
+        return ev is FrontEnd.CARRIER_DOWN
+
+    def _rx_page(self, ev) -> bool:
+        if isinstance(ev, Frame) and ev.fcf is FCF.FCD:
+            self._rx_store_fcd(ev)
+        elif ev is FrontEnd.CARRIER_DOWN or (isinstance(ev, Frame) and ev.fcf is FCF.RCP):
+            self._rx_end_of_image()
+        elif isinstance(ev, Frame):
+            self._rx_end_of_image()  # a V.21 command while we thought the image ran
+            self._dispatch(ev)
+        else:
+            return ev is not Timer.T2 and ev is not BAD_FRAME
+        return True
+
+    def _rx_store_fcd(self, ev: Frame) -> None:
+        if ev.info:
+            self._rx_block.put(ev.info[0], ev.info[1:])
+
+    def _rx_end_of_image(self) -> None:
+        if not self.dcs.ecm:
+            self._rx_result = self._rx_line.result() if self._rx_line else None
+            self._rx_line = None
+            self._rx_page_pending = True
+        self._listen(State.RX_AWAIT_PMC, Timer.T2)
+
+    # --- phase D -------------------------------------------------------------
+
+    def _rx_await_pmc(self, ev) -> bool:
+        if not isinstance(ev, Frame):
+            return False
+        fcf = _PLAIN.get(ev.fcf, ev.fcf)
+        if fcf in _PMC and not self.dcs.ecm:
+            self._rx_answer_pmc(fcf)
+        elif fcf is FCF.PPS and self.dcs.ecm and len(ev.info) >= 4:
+            self._rx_answer_pps(ev.info)
+        elif fcf is FCF.EOR and self.dcs.ecm:
+            self._rx_answer_eor(ev.info)
+        elif fcf is FCF.CTC:
+            self._rx_answered = None
+            self._respond((self._frame(FCF.CTR),), then=lambda: self._rx_expect_page(short=False))
+        elif fcf is FCF.RR and self._last_response:
+            self._repeat_response()
+        elif fcf is FCF.DCS:
+            self._note_remote(ev)
+            self._accept_dcs(ev.info)
+        elif fcf is FCF.FCD:
+            self._rx_store_fcd(ev)
+        elif fcf is FCF.RCP:
+            pass
+        else:
+            return False
+        return True
+
+    def _repeat_response(self) -> None:
+        self._respond(self._last_response, then=self._rx_then or self._relisten)
+
+    def _answer(self, key: tuple, response: FCF, then: Callable[[], None], info: bytes = b"") -> None:
+        self._rx_answered = key
+        self._rx_then = then
+        self._respond((self._frame(response, info),), then=then)
+
+    def _after_page(self, post: FCF, response: FCF) -> Callable[[], None]:
+        """Where the receiver goes once its answer to `post` is out (T.30 Figure 5-2d)."""
+        if response is FCF.RTN or response is FCF.RTP:
+            return lambda: self._listen(State.RX_AWAIT_DCS, Timer.T2)
+        if post is FCF.MPS:
+            return lambda: self._rx_expect_page(short=True)
+        if post is FCF.EOP:
+            return lambda: self._listen(State.RX_AWAIT_DCN, Timer.T2)
+        return self._rx_after_eom
+
+    def _rx_after_eom(self) -> None:
+        self._rx_eom = True
+        self._listen(State.RX_AWAIT_DCS, Timer.T2)
+
+    def _rx_answer_pmc(self, post: FCF) -> None:
+        key = ("pmc", post)
+        if not self._rx_page_pending and self._rx_answered == key and self._last_response:
+            self._repeat_response()
+            return
+        response = self._judge_page() if self._rx_page_pending else FCF.RTN
+        self._rx_page_pending = False
+        if response is not FCF.RTN:
+            self._deliver(self._rx_result)
+        self._answer(key, response, self._after_page(post, response))
+
+    def _judge_page(self) -> FCF:
+        res = self._rx_result
+        if res is None or res.page is None or res.rows == 0:
+            return FCF.RTN
+        share = res.bad_rows / res.rows
+        if share <= self.config.mcf_bad_fraction:
+            return FCF.MCF
+        return FCF.RTP if share <= self.config.rtp_bad_fraction else FCF.RTN
+
+    def _deliver(self, res: Decoded | None) -> None:
+        if res is None or res.page is None:
+            return
+        self.stats.pages_received += 1
+        self.stats.bad_rows += res.bad_rows
+        self._emit(PageReceived(res.page, PageStats(res.bad_rows, res.rows, self.dcs.ecm,
+                                                    self.dcs.rate.bit_rate)))
+
+    def _rx_answer_pps(self, info: bytes) -> None:
+        post = _PLAIN.get(decode_fcf(info[0]) or FCF.NULL, decode_fcf(info[0]) or FCF.NULL)
+        key = ("pps", info[1], info[2])
+        if self._rx_answered == key and not self._rx_block.frames and self._last_response:
+            self._repeat_response()  # our MCF was lost
+            return
+        self._rx_block_count = max(self._rx_block_count, info[3] + 1)
+        missing = self._rx_block.missing(self._rx_block_count)
+        if missing:
+            self._answer(("ppr",) + key, FCF.PPR, lambda: self._rx_expect_page(short=True),
+                         encode_ppr(missing))
+            return
+        self._rx_close_block(post, key, FCF.MCF)
+
+    def _rx_answer_eor(self, info: bytes) -> None:
+        post = decode_fcf(info[0]) if info else FCF.NULL
+        post = _PLAIN.get(post, post) or FCF.NULL
+        self._rx_close_block(post, ("eor", post), FCF.ERR)
+
+    def _rx_close_block(self, post: FCF, key: tuple, response: FCF) -> None:
+        self._rx_page_data += self._rx_block.assemble(self._rx_block_count)
+        self._rx_block = BlockReceiver()
+        self._rx_block_count = 0
+        if post is FCF.NULL:
+            self._answer(key, response, lambda: self._rx_expect_page(short=True))
+            return
+        data, self._rx_page_data = bytes(self._rx_page_data), bytearray()
+        self._deliver(decode_ecm_octets(data, self.dcs))
+        self._answer(key, response, self._after_page(post, FCF.MCF))
+
+    def _rx_await_dcs(self, ev) -> bool:
+        """After RTP/RTN/FTT or EOM: the next DCS retrains; a repeated command gets our
+        answer again; after EOM, T2 without a DCS sends DIS (as spandsp does)."""
+        if isinstance(ev, Frame) and ev.fcf is FCF.DCS:
+            self._note_remote(ev)
+            self._accept_dcs(ev.info)
+            return True
+        if isinstance(ev, Frame) and _PLAIN.get(ev.fcf, ev.fcf) in _PMC + (FCF.PPS, FCF.EOR, FCF.RR):
+            if self._last_response:
+                self._repeat_response()
+                return True
+        if ev is Timer.T2 and self._rx_eom:
+            self._rx_eom = False
+            self._timers.start(Timer.T1)
+            self._send_dis()
+            return True
+        return False
+
+    def _rx_await_dcn(self, ev) -> bool:
+        if isinstance(ev, Frame) and ev.fcf is FCF.DCN:
+            self._finish(Completion.OK)
+            return True
+        if ev is Timer.T2:
+            self._finish(Completion.OK)  # EOP was answered; a lost DCN changes nothing
+            return True
+        if isinstance(ev, Frame) and _PLAIN.get(ev.fcf, ev.fcf) in (FCF.EOP, FCF.PPS, FCF.EOR, FCF.RR):
+            self._repeat_response()
+            return True
+        return False
