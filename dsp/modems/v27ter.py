@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import scrambler, shaping
+from . import psk_rx, scrambler, shaping
 from .psk_tx import PskTransmitter
 
 CARRIER_HZ = 1800.0
@@ -141,3 +141,50 @@ class V27terTransmitter(PskTransmitter):
             carrier_hz=CARRIER_HZ,
             symbol_power=2.0,
         )
+
+
+def _inverse_steps(steps: np.ndarray) -> np.ndarray:
+    inv = np.zeros(8, np.int64)
+    for bits, step in enumerate(steps):
+        inv[step] = bits
+    return inv
+
+
+#: Training acceptance: equalizer SNR (dB) over the last 256 symbols of segment 4, a few
+#: dB under what 8-PSK / 4-PSK need for a bit error rate near 1e-4.
+SNR_MIN_DB = {4800: 14.0, 2400: 9.0}
+
+
+def rx_config(rate: int) -> psk_rx.PskConfig:
+    """The receive engine's settings for V.27 ter at `rate`."""
+    if rate not in RATES:
+        raise ValueError(f"V.27 ter rate must be one of {RATES}, not {rate}")
+    _seg3, seg4, scr_after = segment4_states()
+    sel = np.arange(8) if rate == 4800 else np.array([0, 2, 4, 6])
+    return psk_rx.PskConfig(
+        baud=BAUD[rate], carrier_hz=CARRIER_HZ, alpha=ALPHA,
+        alternation=CONSTELLATION[[4, 0]].astype(np.complex128),
+        training=CONSTELLATION[seg4].astype(np.complex128),
+        training_phase=seg4.astype(np.int64),
+        points=CONSTELLATION[sel].astype(np.complex128),
+        point_phase=sel.astype(np.int64),
+        point_amp=np.zeros(len(sel), np.int64),
+        step_bits=_inverse_steps(PHASE_STEPS_3 if rate == 4800 else PHASE_STEPS_2),
+        n_step_bits=3 if rate == 4800 else 2,
+        amp_bits=False,
+        scrambler_kind=1,
+        scrambler_start=scr_after,
+        data_prev=-1,
+        snr_min_db=SNR_MIN_DB[rate],
+        allow_flip=True,
+        alt_max=100,
+        quality_window=256,
+    )
+
+
+class V27terReceiver(psk_rx.PskReceiver):
+    """V.27 ter receiver at one rate (T.30 tells it which); see `psk_rx` for how it works."""
+
+    def __init__(self, rate: int = 4800) -> None:
+        self.rate = rate
+        super().__init__(rx_config(rate))

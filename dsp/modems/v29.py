@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import scrambler, shaping
+from . import psk_rx, scrambler, shaping
 from .psk_tx import PskTransmitter
 
 BAUD = 2400
@@ -171,3 +171,57 @@ class V29Transmitter(PskTransmitter):
             carrier_hz=CARRIER_HZ,
             symbol_power=_symbol_power(rate),
         )
+
+
+def _inverse_steps(steps: np.ndarray) -> np.ndarray:
+    inv = np.zeros(8, np.int64)
+    for bits, step in enumerate(steps):
+        inv[step] = bits
+    return inv
+
+
+#: Training acceptance: equalizer SNR (dB) over the last 128 symbols of segment 3, set
+#: a few dB under what each constellation needs for a bit error rate near 1e-4.
+SNR_MIN_DB = {9600: 17.0, 7200: 13.0, 4800: 9.0}
+
+
+def rx_config(rate: int) -> psk_rx.PskConfig:
+    """The receive engine's settings for V.29 at `rate`."""
+    if rate not in RATES:
+        raise ValueError(f"V.29 rate must be one of {RATES}, not {rate}")
+    a, b, _c, _d = TRAINING_POINTS[rate]
+    _seg2, seg3 = training_reference(rate)
+    if rate == 9600:
+        sel = np.arange(16)
+    elif rate == 7200:
+        sel = np.arange(8)
+    else:
+        sel = np.array([0, 2, 4, 6])
+    return psk_rx.PskConfig(
+        baud=BAUD, carrier_hz=CARRIER_HZ, alpha=ALPHA,
+        alternation=np.array([b, a], np.complex128),
+        training=seg3,
+        training_phase=(np.round(np.angle(seg3) / (np.pi / 4)).astype(np.int64) & 7),
+        points=CONSTELLATION[sel].copy(),
+        point_phase=(sel & 7).astype(np.int64),
+        point_amp=(sel >> 3).astype(np.int64),
+        step_bits=_inverse_steps(PHASE_STEPS_2 if rate == 4800 else PHASE_STEPS_3),
+        n_step_bits=2 if rate == 4800 else 3,
+        amp_bits=rate == 9600,
+        scrambler_kind=0,
+        scrambler_start=scrambler.v29_state(0),
+        data_prev=0,
+        snr_min_db=SNR_MIN_DB[rate],
+        allow_flip=False,
+        alt_max=200,
+        quality_window=128,
+        eq_taps=21,
+    )
+
+
+class V29Receiver(psk_rx.PskReceiver):
+    """V.29 receiver at one rate (T.30 tells it which); see `psk_rx` for how it works."""
+
+    def __init__(self, rate: int = 9600) -> None:
+        self.rate = rate
+        super().__init__(rx_config(rate))
