@@ -44,9 +44,10 @@ def gif(seed: int = 3) -> bytes:
 
 
 def tiff(seed: int = 4, pages: int = 2) -> bytes:
-    ims = [_image(seed + i).convert("1") for i in range(pages)]
+    """A fax-shaped G4 TIFF: 1728 pixels wide at 204x196 dpi."""
+    ims = [_image(seed + i, size=(1728, 400)).convert("1") for i in range(pages)]
     buf = io.BytesIO()
-    ims[0].save(buf, "TIFF", compression="group4", save_all=True, append_images=ims[1:], dpi=(200, 200))
+    ims[0].save(buf, "TIFF", compression="group4", save_all=True, append_images=ims[1:], dpi=(204, 196))
     return buf.getvalue()
 
 
