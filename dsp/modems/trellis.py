@@ -140,28 +140,29 @@ def nearest_codes(z: complex, points: np.ndarray) -> int:
 # kinds: 0 = data symbol, 1 = data symbol that starts a new transmission (reset first),
 #        2 = flush (emit what is left in the trellis, no symbol).
 # For every decoded symbol the differentially decoded group is written to out_bits
-# (bits_per_symbol bits, Q1 first) and the index of the input symbol that released it
-# to out_at; skip_first groups after a reset are dropped (the V.17 segment 4 ones).
+# (bits_per_symbol bits, Q1 first), the index of the input symbol that released it to
+# out_at, and to out_keep 0 for the first skip_first groups after a reset (the V.17
+# segment 4 ones, which the descrambler still needs to see), 1 after.
 # ---------------------------------------------------------------------------------
 
 
 def _emit(code: int, ctr: np.ndarray, nbits: int, skip_first: int, out_bits: np.ndarray,
-          out_at: np.ndarray, n_out: int, at: int) -> int:
+          out_at: np.ndarray, out_keep: np.ndarray, n_out: int, at: int) -> int:
     y = (code >> 1) & 3
     q = ((code >> 3) << 2) | ((y - ctr[2]) & 3)
     ctr[2] = y
     ctr[1] += 1
-    if ctr[1] <= skip_first:
-        return n_out
+    keep = 1 if ctr[1] > skip_first else 0
     for i in range(nbits):
         out_bits[n_out] = (q >> i) & 1
         out_at[n_out] = at
+        out_keep[n_out] = keep
         n_out += 1
     return n_out
 
 
 def viterbi_block_py(symbols, kinds, points, space_map, nbits, skip_first, metric, paths, prev, ctr,
-                     next_state, out_bits, out_at):
+                     next_state, out_bits, out_at, out_keep):
     """Decode a block of equalized symbols; returns the number of bits written."""
     depth = paths.shape[0]
     d = np.empty(8)
@@ -200,7 +201,7 @@ def viterbi_block_py(symbols, kinds, points, space_map, nbits, skip_first, metri
                 slot = (slot - 1) % depth
             ctr[1] = max(ctr[1], 0)
             for i in range(pending):
-                n_out = _emit(codes[i], ctr, nbits, skip_first, out_bits, out_at, n_out, k)
+                n_out = _emit(codes[i], ctr, nbits, skip_first, out_bits, out_at, out_keep, n_out, k)
             ctr[1] = -(depth - 1)       # nothing more until the next reset
             continue
         z = symbols[k]
@@ -258,7 +259,7 @@ def viterbi_block_py(symbols, kinds, points, space_map, nbits, skip_first, metri
         if ctr[1] < 0:
             ctr[1] += 1
             continue
-        n_out = _emit(code, ctr, nbits, skip_first, out_bits, out_at, n_out, k)
+        n_out = _emit(code, ctr, nbits, skip_first, out_bits, out_at, out_keep, n_out, k)
     return n_out
 
 
@@ -291,12 +292,14 @@ class ViterbiDecoder:
         self._fn = viterbi_block if compiled else viterbi_block_py
 
     def decode(self, symbols: np.ndarray, kinds: np.ndarray, skip_first: int = 0):
-        """(bits, at): decoded bits and, per bit, the index of the symbol that released it."""
+        """(bits, at, keep): decoded bits, per bit the index of the symbol that released
+        it, and whether it comes after the first skip_first groups of its transmission."""
         n = len(symbols)
         out_bits = np.empty((n + TRACEBACK) * self.nbits, dtype=np.uint8)
         out_at = np.empty(len(out_bits), dtype=np.int64)
+        out_keep = np.empty(len(out_bits), dtype=np.uint8)
         m = self._fn(symbols.astype(np.complex128), kinds.astype(np.int8), self.points,
                      self.space_map,
                      self.nbits, skip_first, self.metric, self.paths, self.prev, self.ctr,
-                     NEXT_STATE, out_bits, out_at)
-        return out_bits[:m], out_at[:m]
+                     NEXT_STATE, out_bits, out_at, out_keep)
+        return out_bits[:m], out_at[:m], out_keep[:m]
