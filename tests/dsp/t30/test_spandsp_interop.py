@@ -1,0 +1,167 @@
+"""Our T30Session against spandsp's T.30 engine, frame level over perfect modems.
+
+This is the proof that we speak T.30 and not a dialect: every rate, ECM on and off,
+both directions, several pages, and the pages arrive pixel-identical (spandsp reads and
+writes the TIFF files, Pillow reads them back here).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dsp.t30.completion import Completion
+from dsp.t30.dis import Capabilities, Coding, Modem
+from dsp.t30.session import SessionConfig, T30Session
+from tests.dsp.t30.link import Link, OurSide, SpandspSide
+from tests.dsp.t30.pages import read_tiff, text_page, write_tiff
+from tests.support import spandsp_t30 as st
+
+pytestmark = pytest.mark.spandsp
+
+RATES = {
+    4800: (Modem.V27TER, st.SUPPORT_V27TER),
+    9600: (Modem.V29, st.SUPPORT_V29),
+    14400: (Modem.V17, st.SUPPORT_V17),
+}
+
+
+def _caps(rate: int, ecm: bool, **kw) -> Capabilities:
+    modem, _ = RATES[rate]
+    return Capabilities(modems=frozenset({modem, Modem.V27TER}), max_rate=rate, ecm=ecm, **kw)
+
+
+@pytest.mark.parametrize("ecm", [False, True], ids=["no-ecm", "ecm"])
+@pytest.mark.parametrize("rate", sorted(RATES))
+def test_we_send_spandsp_receives(tmp_path, rate, ecm):
+    pages = [text_page(1, 300), text_page(2, 260)]
+    rx_file = str(tmp_path / "rx.tif")
+    sp = st.SpandspT30(False, rx_file=rx_file, ecm=True, ident="SPANDSP RX")
+    ours = OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages), ident="MAILFAX TX",
+                                            capabilities=_caps(rate, ecm))))
+    link = Link(ours, SpandspSide(sp))
+    link.run(max_seconds=300)
+    result = ours.result()
+    assert result is not None and result.completion is Completion.OK, link.transcript
+    assert sp.completion == st.T30_ERR_OK
+    assert result.stats.bit_rate == rate and result.stats.ecm == ecm
+    assert result.stats.remote_ident == "SPANDSP RX"
+    assert sp.rx_ident().strip() == "MAILFAX TX"
+    got = read_tiff(rx_file)
+    assert len(got) == 2
+    assert all(g.same_pixels(p) for g, p in zip(got, pages))
+
+
+@pytest.mark.parametrize("ecm", [False, True], ids=["no-ecm", "ecm"])
+@pytest.mark.parametrize("rate", sorted(RATES))
+def test_spandsp_sends_we_receive(tmp_path, rate, ecm):
+    pages = [text_page(3, 280), text_page(4, 240)]
+    tx_file = str(tmp_path / "tx.tif")
+    write_tiff(tx_file, pages)
+    _, support = RATES[rate]
+    sp = st.SpandspT30(True, tx_file=tx_file, ecm=ecm, modems=support | st.SUPPORT_V27TER,
+                       ident="SPANDSP TX")
+    ours = OurSide(T30Session(SessionConfig(calling=False, ident="MAILFAX RX",
+                                            capabilities=_caps(rate, True))))
+    link = Link(SpandspSide(sp), ours)
+    link.run(max_seconds=300)
+    result = ours.result()
+    assert result is not None and result.completion is Completion.OK, link.transcript
+    assert sp.completion == st.T30_ERR_OK
+    assert result.stats.bit_rate == rate and result.stats.ecm == ecm
+    assert result.stats.remote_ident == "SPANDSP TX"
+    got = ours.pages_received()
+    assert len(got) == 2
+    assert all(g.same_pixels(p) for g, p in zip(got, pages))
+
+
+@pytest.mark.parametrize("coding", [Coding.MH, Coding.MR], ids=["mh", "mr"])
+@pytest.mark.parametrize("y_res", [98, 391], ids=["standard", "superfine"])
+def test_codings_and_resolutions_to_spandsp(tmp_path, coding, y_res):
+    pages = [text_page(5, 200, y_res=y_res)]
+    rx_file = str(tmp_path / "rx.tif")
+    sp = st.SpandspT30(False, rx_file=rx_file, ecm=False)
+    caps = Capabilities(ecm=False, codings=frozenset({Coding.MH, coding}))
+    ours = OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages), capabilities=caps)))
+    Link(ours, SpandspSide(sp)).run(max_seconds=300)
+    assert ours.result().completion is Completion.OK
+    assert ours.result().stats.coding == coding.value
+    got = read_tiff(rx_file)
+    assert got[0].same_pixels(pages[0])
+
+
+def test_ecm_block_repair_with_spandsp_receiver(tmp_path):
+    """Frames lost on the way to spandsp come back through its PPR."""
+    pages = [text_page(6, 600)]
+    rx_file = str(tmp_path / "rx.tif")
+    sp = st.SpandspT30(False, rx_file=rx_file, ecm=True)
+    seen: dict[bytes, int] = {}
+
+    def fault(direction, frame):
+        if direction.startswith("ours") and frame[2] == 0x06 and frame[3] % 3 == 1:
+            seen[frame] = seen.get(frame, 0) + 1
+            return "bad" if seen[frame] == 1 else "ok"
+        return "ok"
+
+    ours = OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages))))
+    Link(ours, SpandspSide(sp), frame_fault=fault).run(max_seconds=300)
+    res = ours.result()
+    assert res.completion is Completion.OK
+    assert res.stats.ppr_count >= 1 and res.stats.retransmitted_frames >= 1
+    assert read_tiff(rx_file)[0].same_pixels(pages[0])
+
+
+def test_ecm_block_repair_from_spandsp_sender(tmp_path):
+    """Frames spandsp sends that we lose are asked for again with our PPR."""
+    pages = [text_page(7, 600)]
+    tx_file = str(tmp_path / "tx.tif")
+    write_tiff(tx_file, pages)
+    sp = st.SpandspT30(True, tx_file=tx_file, ecm=True)
+    seen: dict[bytes, int] = {}
+
+    def fault(direction, frame):
+        if direction.startswith("spandsp") and frame[2] == 0x06 and frame[3] % 4 == 2:
+            seen[frame] = seen.get(frame, 0) + 1
+            return "lost" if seen[frame] == 1 else "ok"
+        return "ok"
+
+    ours = OurSide(T30Session(SessionConfig(calling=False)))
+    Link(SpandspSide(sp), ours, frame_fault=fault).run(max_seconds=300)
+    assert ours.result().completion is Completion.OK
+    assert "PPR" in ours.result().stats.frames_sent
+    assert ours.pages_received()[0].same_pixels(pages[0])
+
+
+def test_spandsp_receiver_not_ready(tmp_path):
+    """spandsp answers RNR twice; we keep asking with RR until it is ready."""
+    pages = [text_page(8, 200)]
+    rx_file = str(tmp_path / "rx.tif")
+    sp = st.SpandspT30(False, rx_file=rx_file, ecm=True, rnr_count=2)
+    ours = OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages))))
+    Link(ours, SpandspSide(sp)).run(max_seconds=300)
+    res = ours.result()
+    assert res.completion is Completion.OK
+    assert res.stats.frames_sent.count("RR") == 2
+    assert read_tiff(rx_file)[0].same_pixels(pages[0])
+
+
+def test_spandsp_falls_back_on_our_ftt(tmp_path):
+    """We refuse the TCF at 14400 and 12000; spandsp steps down and we agree at 9600."""
+    pages = [text_page(9, 200)]
+    tx_file = str(tmp_path / "tx.tif")
+    write_tiff(tx_file, pages)
+    sp = st.SpandspT30(True, tx_file=tx_file, ecm=False)
+    ours = OurSide(T30Session(SessionConfig(calling=False)))
+
+    def bit_fault(direction, bits):
+        rate = ours.session.dcs.rate.bit_rate if ours.session.dcs else 0
+        if direction.startswith("spandsp") and rate > 9600:
+            bits = bits.copy()
+            bits[::50] ^= 1
+        return bits
+
+    Link(SpandspSide(sp), ours, bit_fault=bit_fault).run(max_seconds=300)
+    res = ours.result()
+    assert res.completion is Completion.OK
+    assert res.stats.bit_rate == 9600
+    assert res.stats.frames_sent.count("FTT") >= 2
+    assert ours.pages_received()[0].same_pixels(pages[0])
