@@ -53,7 +53,7 @@ POWER_TC = 1 / 64.0
 HOLD = 160                                # samples under the off level before carrier down
 AGC_TARGET = 24.0                         # mean |y|^2 of T/2 samples on ABAB, scaled so points sit at |A|^2 = 40
 
-INPUT_TO_T2 = 1.0                         # T/2 power of the filter output per input power (ABAB)
+INPUT_TO_T2 = 0.376                       # T/2 power of the filter output per input power (ABAB)
 ACQ_SETTLE = 60                           # symbols of ABAB before measuring carrier
 ACQ_TIMEOUT = 700                         # no reversal by then: training failed
 ALT_NEEDED = 16                           # consecutive ABAB-like symbols before a reversal counts
@@ -390,6 +390,10 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
             # Gardner: Re{conj(mid) (previous on-time - this on-time)}, normalized.
             pr = eqbuf[q + 2]
             ted = (fst[F_MID_RE] * (pr.real - zr) + fst[F_MID_IM] * (pr.imag - zi)) * (2.0 / AGC_TARGET)
+            if ted > 1.0:
+                ted = 1.0
+            elif ted < -1.0:
+                ted = -1.0
             if ist[I_HOLDOFF] == 0:
                 fst[F_DRIFT] += fst[F_TKI] * ted
                 step += fst[F_TKP] * ted
@@ -409,7 +413,7 @@ def _carrier_up(fst, ist, eq, eqbuf, eqsave):
     ist[I_ALT] = 0
     ist[I_RING] = 0
     ist[I_HALF] = 0
-    ist[I_HOLDOFF] = 0
+    ist[I_HOLDOFF] = 8                    # let the filter fill before steering the timing
     fst[F_RRE] = 0.0
     fst[F_RIM] = 0.0
     fst[F_PSIG] = fst[F_P]
