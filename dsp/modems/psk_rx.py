@@ -11,8 +11,7 @@ the caller slices the input, and a 20 ms block costs one call):
 3. **Searching** (``IDLE``): the matched filter (`shaping.RxBank`) is evaluated at every
    sample; per window the DC-free |y|^2 is correlated with the symbol rate.  Two windows
    with a strong, coherent symbol-rate tone mean an alternation (V.29 segment 2, V.27 ter
-   segment 3): its phase gives the symbol timing outright.  Report CARRIER_UP and
-   TRAINING_IN_PROGRESS.
+   segment 3): its phase gives the symbol timing outright.
 4. **Per T/2 sample** afterwards, the matched filter is evaluated only at the instants
    the timing loop asks for; Gardner's detector and a small integrator keep them on
    the symbols (clock offsets).  Each symbol instant feeds the T/2 `equalizer`, whose
@@ -21,7 +20,9 @@ the caller slices the input, and a 20 ms block costs one call):
    level (AGC) and carrier phase from the known alternation, choosing which received
    symbols are A and which B (``ALT_PHASE``); follow the alternation until a window of
    symbols matches the known training sequence instead (``ALT_TRACK``; V.27 ter may match
-   it rotated by 180 degrees, which just flips the carrier phase); then train the
+   it rotated by 180 degrees, which just flips the carrier phase).  Only now, with a real
+   training sequence found, report CARRIER_UP and TRAINING_IN_PROGRESS (noise or tones
+   that merely look like an alternation are dropped quietly); then train the
    equalizer on the known symbols (``TRAIN``).  At the end the equalizer's error over the
    last symbols gives the SNR: at or above the modem's threshold the training succeeded,
    else it failed (a measured figure, not a fragile pattern test).
@@ -156,7 +157,9 @@ def _window_end(st_i, st_f, cfg_i, cfg_f, winy, acc_p, acc_e, acq_tab, eqring, t
         ps = acc_p[0] + acc_p[1]
         es = acc_e[0] + acc_e[1]
         coherent = abs(ps) >= 0.8 * (abs(acc_p[0]) + abs(acc_p[1]))
-        if es > 0.0 and abs(ps) > cfg_f[CF_ALT_R] * es and coherent:
+        rthr = cfg_f[CF_ALT_R]
+        each = abs(acc_p[0]) > rthr * acc_e[0] and abs(acc_p[1]) > rthr * acc_e[1]
+        if es > 0.0 and abs(ps) > rthr * es and coherent and each:
             # Symbol instants where |y|^2 peaks: phase of the symbol-rate tone.
             frac = (-math.atan2(ps.imag, ps.real) / (2.0 * math.pi)) % 1.0
             sps = cfg_f[CF_SPS]
@@ -167,9 +170,6 @@ def _window_end(st_i, st_f, cfg_i, cfg_f, winy, acc_p, acc_e, acq_tab, eqring, t
             st_f[SF_U] = 1.0 - h + delta
             _start_symbols(st_i, st_f, st_c, eqring, taps, math.sqrt(es / (2 * WINDOW)))
             st_i[SI_STATE] = ALT_WARM
-            st_i[SI_UP] = 1
-            ne = _emit(ev_code, ev_pos, ev_q, ne, EV_CARRIER_UP, nb, math.nan)
-            ne = _emit(ev_code, ev_pos, ev_q, ne, EV_TRAINING, nb, math.nan)
         return ne
     # Carrier on: follow the level during training, then watch for the drop.
     if state < DATA:
@@ -183,7 +183,8 @@ def _window_end(st_i, st_f, cfg_i, cfg_f, winy, acc_p, acc_e, acq_tab, eqring, t
         q = math.nan
         if state == DATA:
             q = _snr_db(cfg_f[CF_DATA_POWER], st_f[SF_QMSE])
-        ne = _emit(ev_code, ev_pos, ev_q, ne, EV_CARRIER_DOWN, nb, q)
+        if st_i[SI_UP] != 0:
+            ne = _emit(ev_code, ev_pos, ev_q, ne, EV_CARRIER_DOWN, nb, q)
         st_i[SI_STATE] = IDLE
         st_i[SI_UP] = 0
         st_i[SI_NWIN] = 0
@@ -252,14 +253,19 @@ def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_p
             if best < 0.25 * m_alt:
                 if flip:
                     st_f[SF_PHI] += math.pi
+                # A real training sequence: only now is the carrier "up" for T.30.
+                st_i[SI_UP] = 1
+                ne = _emit(ev_code, ev_pos, ev_q, ne, EV_CARRIER_UP, nb, math.nan)
+                ne = _emit(ev_code, ev_pos, ev_q, ne, EV_TRAINING, nb, math.nan)
                 st_i[SI_STATE] = TRAIN
                 st_i[SI_TIDX] = w
                 st_f[SF_MSE] = 0.0
                 st_f[SF_REFP] = 0.0
                 return nb, ne
         if cnt >= cfg_i[CI_ALT_MAX]:
-            st_i[SI_STATE] = FAILED
-            ne = _emit(ev_code, ev_pos, ev_q, ne, EV_FAILED, nb, math.nan)
+            # An alternation-like sound but no training sequence: keep searching quietly.
+            st_i[SI_STATE] = IDLE
+            st_i[SI_NWIN] = 0
         return nb, ne
     if state == TRAIN:
         idx = st_i[SI_TIDX]
