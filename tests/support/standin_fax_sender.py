@@ -22,7 +22,7 @@ _CODES = {None: "OK", FailureClass.BUSY: "BUSY", FailureClass.NO_ANSWER: "NO_ANS
 @dataclass
 class Attempt:
     failure: FailureClass | None = None
-    confirm: int | None = None          # pages to confirm; None = all handed over
+    confirm: int | None = None          # pages to confirm; None = all on success, none on failure
     hold: asyncio.Event | None = None   # wait for this before ending the call
 
 
@@ -51,7 +51,10 @@ class StandInFaxSender:
             connected = attempt.failure in (None, FailureClass.PROTOCOL)
             if connected:
                 on_progress(SendProgress(connected=True))
-            n = len(pages) if attempt.confirm is None else min(attempt.confirm, len(pages))
+            if attempt.confirm is None:
+                n = len(pages) if attempt.failure is None else 0
+            else:
+                n = min(attempt.confirm, len(pages))
             for i in range(n):
                 await asyncio.sleep(0)
                 on_progress(SendProgress(pages_confirmed=i + 1))
