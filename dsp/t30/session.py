@@ -250,6 +250,7 @@ class T30Session(SenderStates, ReceiverStates):
     def _transmit(self, request: Request, then: Callable[[], None] | None) -> None:
         """Put `request` on the line; `then` runs at its SEND_COMPLETE."""
         self._timers.stop(Timer.T2, Timer.T4, Timer.PAUSE)
+        self._rx_carrier = False  # half duplex: whatever we heard is over
         self._tx_busy = True
         self._after_tx = then
         self._timers.start(Timer.TX, _tx_guard(request))
