@@ -109,6 +109,24 @@ def _encoder_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return term_code, term_len, mk_code, mk_len
 
 
+def _combined_run_arrays(term_code, term_len, mk_code, mk_len) -> tuple[np.ndarray, np.ndarray]:
+    """(code, length) shaped (2, 2624): the whole code of every run shorter than 2560 + 64.
+
+    A run of 64 or more is its make-up code followed by the terminating code of the
+    remainder (T.4 §4.1.2); joined here (at most 13 + 12 bits) so the encoder writes
+    one code per run.
+    """
+    runs = np.arange(MAX_MAKEUP + 64)
+    code = np.empty((2, runs.size), np.int64)
+    length = np.empty((2, runs.size), np.int64)
+    for colour in (WHITE, BLACK):
+        tl, tc = term_len[colour, runs & 63], term_code[colour, runs & 63]
+        ml, mc = mk_len[colour, runs >> 6], mk_code[colour, runs >> 6]  # index 0: no make-up
+        code[colour] = (mc << tl) | tc
+        length[colour] = ml + tl
+    return code, length
+
+
 def _fill(table_val: np.ndarray, table_len: np.ndarray, code: str, value: int, peek: int) -> None:
     shift = peek - len(code)
     start = int(code, 2) << shift
@@ -142,6 +160,7 @@ def _mode_decoder_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 TERM_CODE, TERM_LEN, MAKEUP_CODE, MAKEUP_LEN = _encoder_arrays()
+RUN_CODE, RUN_CODE_LEN = _combined_run_arrays(TERM_CODE, TERM_LEN, MAKEUP_CODE, MAKEUP_LEN)
 RUN_VAL, RUN_LEN = _run_decoder_arrays()
 MODE_VAL, MODE_LEN = _mode_decoder_arrays()
 

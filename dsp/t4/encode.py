@@ -35,8 +35,8 @@ from dsp.t4.codes import (
     MAKEUP_LEN,
     MAX_MAKEUP,
     PASS_CODE,
-    TERM_CODE,
-    TERM_LEN,
+    RUN_CODE,
+    RUN_CODE_LEN,
     VERTICAL_CODE,
     VERTICAL_LEN,
 )
@@ -49,49 +49,46 @@ WIDTHS = (1728, 2048, 2432, 3456, 4096, 4864)  # T.4 §2.2 (and the wider R8/R16
 _PASS = int(PASS_CODE, 2)
 _HORIZ = int(HORIZONTAL_CODE, 2)
 _ALL_BLACK = np.uint64(0x0101010101010101)
+_LONG_RUN = MAX_MAKEUP + 64  # runs from here on start with a 2560 make-up code
+_MK_2560 = MAX_MAKEUP // 64
 _jit = jit(__name__)
 
 
 @_jit
 def _put(buf, acc, nacc, op, code, length):
-    """Append ``length`` bits of ``code`` (MSB first); returns the writer state."""
+    """Append ``length`` (<= 32) bits of ``code``, MSB first; returns the writer state.
+
+    ``acc`` holds the ``nacc`` (< 32) bits not yet stored; 32 bits are stored at a time.
+    """
     acc = (acc << length) | code
     nacc += length
-    while nacc >= 8:
-        nacc -= 8
-        buf[op] = (acc >> nacc) & 0xFF
-        op += 1
-    acc &= (1 << nacc) - 1
+    if nacc >= 32:
+        nacc -= 32
+        v = acc >> nacc
+        buf[op] = (v >> 24) & 0xFF
+        buf[op + 1] = (v >> 16) & 0xFF
+        buf[op + 2] = (v >> 8) & 0xFF
+        buf[op + 3] = v & 0xFF
+        op += 4
+        acc &= (1 << nacc) - 1
     return acc, nacc, op
 
 
 @_jit
 def _put_zeros(buf, acc, nacc, op, n):
     while n > 0:
-        k = min(n, 32)
+        k = min(n, 24)
         acc, nacc, op = _put(buf, acc, nacc, op, 0, k)
         n -= k
     return acc, nacc, op
 
 
 @_jit
-def _put_run(buf, acc, nacc, op, colour, run, tc, tl, mc, ml):
-    """One run: make-up codes (2560 repeated for long runs) then a terminating code."""
-    while run >= MAX_MAKEUP + 64:
-        acc, nacc, op = _put(buf, acc, nacc, op, mc[colour, MAX_MAKEUP // 64], ml[colour, MAX_MAKEUP // 64])
-        run -= MAX_MAKEUP
-    if run >= 64:
-        acc, nacc, op = _put(buf, acc, nacc, op, mc[colour, run // 64], ml[colour, run // 64])
-        run &= 63
-    return _put(buf, acc, nacc, op, tc[colour, run], tl[colour, run])
-
-
-@_jit
 def _row_changes(row, row64, width, out):
     """Changing elements of one row into ``out`` followed by three ``width`` sentinels.
 
-    ``row64`` is the same row seen as uint64 words (zero padding past ``width``).
-    Returns the number of changes.
+    ``row64`` is the same row seen as uint64 words (zero padding past ``width``); any
+    non-zero pixel counts as black.  Returns the number of changes.
     """
     n = 0
     colour = 0
@@ -101,7 +98,7 @@ def _row_changes(row, row64, width, out):
             continue
         base = i * 8
         for x in range(base, min(base + 8, row.shape[0])):
-            if row[x] != colour:
+            if (row[x] != 0) != colour:
                 out[n] = x
                 n += 1
                 colour ^= 1
@@ -115,19 +112,28 @@ def _row_changes(row, row64, width, out):
 
 
 @_jit
-def _encode_row_1d(buf, acc, nacc, op, cur, n, width, tc, tl, mc, ml):
-    """T.4 §4.1: alternating white/black runs, starting with white (possibly 0 long)."""
+def _encode_row_1d(buf, acc, nacc, op, cur, n, width):
+    """T.4 §4.1: alternating white/black runs, starting with white (possibly 0 long).
+
+    Runs of 2624 and more first take 2560 make-up codes (T.4 §4.1.2 note); the rest is
+    one joined make-up + terminating code from RUN_CODE.
+    """
     prev = 0
     colour = 0
-    for i in range(n):
-        acc, nacc, op = _put_run(buf, acc, nacc, op, colour, cur[i] - prev, tc, tl, mc, ml)
-        prev = cur[i]
+    for i in range(n + 1):
+        run = (cur[i] if i < n else width) - prev
+        while run >= _LONG_RUN:
+            acc, nacc, op = _put(buf, acc, nacc, op, MAKEUP_CODE[colour, _MK_2560], MAKEUP_LEN[colour, _MK_2560])
+            run -= MAX_MAKEUP
+        acc, nacc, op = _put(buf, acc, nacc, op, RUN_CODE[colour, run], RUN_CODE_LEN[colour, run])
+        if i < n:
+            prev = cur[i]
         colour ^= 1
-    return _put_run(buf, acc, nacc, op, colour, width - prev, tc, tl, mc, ml)
+    return acc, nacc, op
 
 
 @_jit
-def _encode_row_2d(buf, acc, nacc, op, cur, ref, width, tc, tl, mc, ml, vc, vl):
+def _encode_row_2d(buf, acc, nacc, op, cur, ref, width):
     """T.4 §4.2.1.3.2 / T.6 §2.2.3: code ``cur`` against reference changes ``ref``.
 
     Both lists end with ``width`` sentinels; even entries are changes to black.
@@ -155,16 +161,19 @@ def _encode_row_2d(buf, acc, nacc, op, cur, ref, width, tc, tl, mc, ml, vc, vl):
             a0 = b2
         elif -3 <= a1 - b1 <= 3:
             d = a1 - b1 + 3
-            acc, nacc, op = _put(buf, acc, nacc, op, vc[d], vl[d])
+            acc, nacc, op = _put(buf, acc, nacc, op, VERTICAL_CODE[d], VERTICAL_LEN[d])
             a0 = a1
             colour ^= 1
         else:
-            a2 = cur[ai + 1]
-            start = a0 if a0 > 0 else 0
             acc, nacc, op = _put(buf, acc, nacc, op, _HORIZ, 3)
-            acc, nacc, op = _put_run(buf, acc, nacc, op, colour, a1 - start, tc, tl, mc, ml)
-            acc, nacc, op = _put_run(buf, acc, nacc, op, colour ^ 1, a2 - a1, tc, tl, mc, ml)
-            a0 = a2
+            run = a1 - (a0 if a0 > 0 else 0)
+            for c in (colour, colour ^ 1):  # a0a1 then a1a2
+                while run >= _LONG_RUN:
+                    acc, nacc, op = _put(buf, acc, nacc, op, MAKEUP_CODE[c, _MK_2560], MAKEUP_LEN[c, _MK_2560])
+                    run -= MAX_MAKEUP
+                acc, nacc, op = _put(buf, acc, nacc, op, RUN_CODE[c, run], RUN_CODE_LEN[c, run])
+                run = cur[ai + 1] - a1
+            a0 = cur[ai + 1]
     return acc, nacc, op
 
 
@@ -187,7 +196,7 @@ def _put_eol(buf, acc, nacc, op, row_start, coding, tag, align, min_bits):
 
 
 @_jit
-def _encode_kernel(rows, rows64, coding, k, rtc, align, min_bits, buf, tc, tl, mc, ml, vc, vl):
+def _encode_kernel(rows, rows64, coding, k, rtc, align, min_bits, buf):
     """Encode every row of ``rows`` into ``buf``; returns the number of bytes written."""
     height = rows.shape[0]
     width = rows.shape[1]
@@ -205,17 +214,17 @@ def _encode_kernel(rows, rows64, coding, k, rtc, align, min_bits, buf, tc, tl, m
         if coding == 0:
             acc, nacc, op = _put_eol(buf, acc, nacc, op, row_start, coding, 0, align, min_bits)
             row_start = op * 8 + nacc
-            acc, nacc, op = _encode_row_1d(buf, acc, nacc, op, cur, n, width, tc, tl, mc, ml)
+            acc, nacc, op = _encode_row_1d(buf, acc, nacc, op, cur, n, width)
         elif coding == 1:
             one_d = 1 if y % k == 0 else 0
             acc, nacc, op = _put_eol(buf, acc, nacc, op, row_start, coding, one_d, align, min_bits)
             row_start = op * 8 + nacc
             if one_d:
-                acc, nacc, op = _encode_row_1d(buf, acc, nacc, op, cur, n, width, tc, tl, mc, ml)
+                acc, nacc, op = _encode_row_1d(buf, acc, nacc, op, cur, n, width)
             else:
-                acc, nacc, op = _encode_row_2d(buf, acc, nacc, op, cur, ref, width, tc, tl, mc, ml, vc, vl)
+                acc, nacc, op = _encode_row_2d(buf, acc, nacc, op, cur, ref, width)
         else:
-            acc, nacc, op = _encode_row_2d(buf, acc, nacc, op, cur, ref, width, tc, tl, mc, ml, vc, vl)
+            acc, nacc, op = _encode_row_2d(buf, acc, nacc, op, cur, ref, width)
         cur, ref = ref, cur
     if rtc:
         if coding == 2:
@@ -225,8 +234,11 @@ def _encode_kernel(rows, rows64, coding, k, rtc, align, min_bits, buf, tc, tl, m
             acc, nacc, op = _put_eol(buf, acc, nacc, op, row_start, coding, 1, align, min_bits)
             for _ in range(5):
                 acc, nacc, op = _put_eol(buf, acc, nacc, op, -1, coding, 1, False, 0)
-    if nacc > 0:
-        acc, nacc, op = _put(buf, acc, nacc, op, 0, 8 - nacc)
+    acc, nacc, op = _put(buf, acc, nacc, op, 0, (8 - nacc % 8) % 8)  # zero-pad the last octet
+    while nacc > 0:
+        nacc -= 8
+        buf[op] = (acc >> nacc) & 0xFF
+        op += 1
     return op
 
 
@@ -263,14 +275,8 @@ def encode_page(
         raise ValueError(f"coding must be one of {sorted(CODINGS)}, got {coding!r}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    rows = page.rows
-    if rows.dtype != np.uint8 or rows.max(initial=0) > 1:
-        rows = (rows != 0).astype(np.uint8)
-    rows = np.ascontiguousarray(rows)
+    rows = np.ascontiguousarray(page.rows)  # Page keeps uint8; the kernel reads non-zero as black
     words = _word_view(rows)
     buf = np.empty(_capacity(page.height, page.width, min_row_bits), np.uint8)
-    n = _encode_kernel(
-        rows, words, CODINGS[coding], k, rtc, align_eol, min_row_bits, buf,
-        TERM_CODE, TERM_LEN, MAKEUP_CODE, MAKEUP_LEN, VERTICAL_CODE, VERTICAL_LEN,
-    )
+    n = _encode_kernel(rows, words, CODINGS[coding], k, rtc, align_eol, min_row_bits, buf)
     return buf[:n].tobytes()
