@@ -8,7 +8,7 @@ with success and REGREJ or the retry limit with failure (tried again after `retr
 Registrar: a REGREQ from a configured peer is answered with REGAUTH when the peer has a
 secret, then REGACK{USERNAME, REFRESH, DATETIME, APPARENT_ADDR} once the MD5 result checks;
 unknown peers and wrong results get REGREJ.  Bindings expire at ``now + refresh`` unless
-renewed; REGREL removes one.
+renewed; REGREL removes one (from the registered address without a challenge).
 """
 
 from __future__ import annotations
@@ -179,7 +179,10 @@ class RegServer(Dialog):
         if peer is None:
             self._reply(Iax.REGREJ, {IE.CAUSE: "Registration Refused"}, now, "unknown peer")
         elif frame.subclass == Iax.REGREL:
-            if self._authenticated(peer, ies, now):
+            # The address the peer registered from is proof enough to release it (iaxmodem
+            # sends REGREL as it exits and would never answer a REGAUTH).
+            if self._registrar.address_of(peer.name) == self.addr or \
+                    self._authenticated(peer, ies, now):
                 if self._registrar.release(peer.name):
                     self._events.append(PeerUnregistered(peer.name, expired=False))
                 self._reply(Iax.REGACK, {IE.USERNAME: peer.name, IE.REFRESH: 0}, now, "released")
