@@ -4,14 +4,17 @@ Both sides produce the same thing, A4 fine fax bitmaps (pbmraw at 1728 x 2292, 2
 dpi), from the same generated PDF in the same run.  "Bare gs" is the exact command
 mailfax runs, timed as a plain subprocess writing to a file; "ours" adds the pypdf check
 (run while gs works), the limits, reading and unpacking the pages into `Page` arrays.
-Runs alternate to share any machine load fairly; the best of the repeats is reported.
-Last line: one JSON object (ratio = ours / gs in pages per second; higher is better).
+Runs alternate to share any machine load fairly; the best of the repeats is reported, and
+CPU seconds (ours: this process plus Ghostscript; bare: Ghostscript) as a load-independent
+check.  Last line: one JSON object (ratio = ours / gs in pages per second, higher is
+better; cpu_ratio the same in pages per CPU second).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -24,7 +27,7 @@ from mailfax.pagesize import geometry  # noqa: E402
 from mailfax.render import render  # noqa: E402
 
 PAGES = 10
-REPEATS = 7
+REPEATS = 15
 
 
 def text_pdf(tmp: str) -> str:
@@ -44,6 +47,12 @@ def text_pdf(tmp: str) -> str:
     return pdf_path
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pdf_path = text_pdf(tmp)
@@ -52,14 +61,16 @@ def main() -> None:
         geo = geometry("a4", "fine")
         bare_cmd = gs.command(pdf_path, os.path.join(tmp, "bare.pbm"), geo, last_page=101)
         assert len(render(pdf, resolution="fine")) == PAGES  # warm caches, check the document
-        ours, bare = [], []
+        ours, bare, ours_cpu, bare_cpu = [], [], [], []
         for _ in range(REPEATS):
-            t = time.perf_counter()
+            c, t = cpu_seconds(), time.perf_counter()
             subprocess.run(bare_cmd, check=True, stdin=subprocess.DEVNULL)
             bare.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            bare_cpu.append(cpu_seconds() - c)
+            c, t = cpu_seconds(), time.perf_counter()
             pages = render(pdf, resolution="fine")
             ours.append(time.perf_counter() - t)
+            ours_cpu.append(cpu_seconds() - c)
             assert len(pages) == PAGES
     ours_pps, gs_pps = PAGES / min(ours), PAGES / min(bare)
     print(f"ours: best {min(ours) * 1000:.1f} ms, median {sorted(ours)[REPEATS // 2] * 1000:.1f} ms per {PAGES} pages")
@@ -68,6 +79,7 @@ def main() -> None:
         "benchmark": "render", "document": f"{PAGES}-page text PDF, A4 fine 1728x2292",
         "ours_pages_per_s": round(ours_pps, 1), "gs_pages_per_s": round(gs_pps, 1),
         "ratio": round(ours_pps / gs_pps, 3),
+        "cpu_ratio": round(min(bare_cpu) / min(ours_cpu), 3),
         "ours_median_pages_per_s": round(PAGES / sorted(ours)[REPEATS // 2], 1),
         "gs_median_pages_per_s": round(PAGES / sorted(bare)[REPEATS // 2], 1),
     }))

@@ -7,8 +7,8 @@ with RLIMIT_AS and RLIMIT_CPU set before exec; on timeout the whole group is kil
 
 Output is ``pbmraw`` at the fax geometry (``-g`` pixels, ``-r`` dpi, ``-dFIXEDMEDIA`` and
 ``-dPDFFitPage``/``-dPSFitPage`` so any page is scaled into the fixed fax page instead of
-growing to 40800 x 39200 pixels).  Several pages come out as concatenated PBM images, which
-`parse_pbm_stream` splits and unpacks with numpy.
+growing to 40800 x 39200 pixels).  Pages come through a pipe as concatenated PBM images,
+which `PbmSplitter` unpacks with numpy while Ghostscript is still drawing the next page.
 
 Ghostscript exits 0 on several kinds of bad input (REFERENCE §2), so the caller also
 compares page counts; here stderr is searched for ``**** Error`` and a non-zero exit is
@@ -17,9 +17,14 @@ reported with Ghostscript's own first error line.
 
 from __future__ import annotations
 
+import os
 import re
+import selectors
 import signal
 import subprocess
+import tempfile
+import time
+import typing
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,16 +39,16 @@ GS = "gs"
 
 @dataclass
 class GsJob:
-    """A running Ghostscript process writing PBM pages to `output_path`."""
+    """A running Ghostscript process writing PBM pages to its stdout."""
 
     process: subprocess.Popen
-    output_path: str
+    errors: typing.IO[bytes]
     geometry: Geometry
     timeout: float
 
 
 def command(input_path: str, output_path: str, geo: Geometry, *, last_page: int | None = None) -> list[str]:
-    """The Ghostscript command line rendering `input_path` to PBM pages at `geo`."""
+    """The Ghostscript command line rendering `input_path` to PBM pages at `geo` ("-": stdout)."""
     cmd = [
         GS, "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-dNOPROMPT", "-dNOINTERPOLATE",
         "-sstdout=%stderr", "-sDEVICE=pbmraw",
@@ -56,35 +61,65 @@ def command(input_path: str, output_path: str, geo: Geometry, *, last_page: int 
     return cmd
 
 
-def start(input_path: str, output_path: str, geo: Geometry, limits: Limits, *, last_page: int | None = None) -> GsJob:
-    """Start Ghostscript on `input_path`; `finish` collects the pages."""
-    proc = subproc.popen(command(input_path, output_path, geo, last_page=last_page), limits)
-    return GsJob(proc, output_path, geo, limits.timeout)
+def start(input_path: str, geo: Geometry, limits: Limits, *, last_page: int | None = None) -> GsJob:
+    """Start Ghostscript on `input_path`; `finish` collects the pages.
+
+    Pages come through a pipe so they are unpacked while Ghostscript draws the next one;
+    its messages go to a temporary file, so neither stream can block the other.
+    """
+    errors = tempfile.TemporaryFile()
+    proc = subproc.popen(command(input_path, "-", geo, last_page=last_page), limits,
+                         stdout=subprocess.PIPE, stderr=errors)
+    return GsJob(proc, errors, geo, limits.timeout)
 
 
 def cancel(job: GsJob) -> None:
     """Stop a job whose input was found bad while it ran."""
     subproc.kill_group(job.process)
-    job.process.communicate()
+    job.process.wait()
+    job.process.stdout.close()
+    job.errors.close()
 
 
 def finish(job: GsJob) -> list[Page]:
-    """Wait for `job` (within its timeout) and return its pages, or raise RenderError."""
-    proc = job.process
-    _, err = subproc.communicate(proc, job.timeout, "Ghostscript")
-    text = err.decode("utf-8", "replace")
+    """Read `job`'s pages as they come (within its timeout); the pages, or RenderError."""
+    proc, deadline = job.process, time.monotonic() + job.timeout
+    splitter = PbmSplitter(job.geometry.x_res, job.geometry.y_res)
+    fd = proc.stdout.fileno()
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _timed_out(job)
+                if sel.select(left):
+                    chunk = os.read(fd, 1 << 20)
+                    if not chunk:
+                        break
+                    splitter.feed(chunk)
+        try:
+            proc.wait(max(0.01, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise _timed_out(job) from None
+        job.errors.seek(0)
+        text = job.errors.read().decode("utf-8", "replace")
+    finally:
+        proc.stdout.close()
+        job.errors.close()
     if proc.returncode != 0:
         if proc.returncode in (-signal.SIGKILL, -signal.SIGXCPU):
             raise RenderError("Ghostscript exceeded its CPU time limit")
         raise RenderError(f"Ghostscript failed: {first_error(text) or f'exit status {proc.returncode}'}")
     if "**** Error" in text:
         raise RenderError(f"Ghostscript reported an error: {first_error(text)}")
-    try:
-        with open(job.output_path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        data = b""
-    return parse_pbm_stream(data, job.geometry.x_res, job.geometry.y_res)
+    return splitter.close()
+
+
+def _timed_out(job: GsJob) -> RenderError:
+    subproc.kill_group(job.process)
+    job.process.wait()
+    return RenderError(f"Ghostscript did not finish within {job.timeout:g} s")
 
 
 def first_error(text: str) -> str:
@@ -97,35 +132,51 @@ def first_error(text: str) -> str:
     return lines[0][:200] if lines else ""
 
 
-_PBM_TOKEN = re.compile(rb"(?:\s|#[^\n]*\n)*(\d+)")
+_PBM_HEADER = re.compile(rb"P4(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)\s")
+
+
+class PbmSplitter:
+    """Splits a stream of concatenated raw PBM (P4) images into Pages as bytes arrive.
+
+    PBM rows are padded to whole bytes with 1 = black, as in `Page`.
+    """
+
+    def __init__(self, x_res: int, y_res: int) -> None:
+        self.x_res, self.y_res = x_res, y_res
+        self.pages: list[Page] = []
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        self._buf += chunk
+        pos = 0
+        while True:
+            m = _PBM_HEADER.match(self._buf, pos)
+            if not m:
+                if len(self._buf) - pos > 64 and not self._buf.startswith(b"P4", pos):
+                    raise RenderError("Ghostscript produced malformed PBM output")
+                break
+            width, height = int(m.group(1)), int(m.group(2))
+            stride = (width + 7) // 8
+            end = m.end() + stride * height
+            if end > len(self._buf):
+                break
+            packed = np.frombuffer(self._buf, np.uint8, stride * height, m.end()).reshape(height, stride)
+            rows = np.unpackbits(packed, axis=1, count=width) if width % 8 else np.unpackbits(packed, axis=1)
+            del packed  # release the view so the buffer can shrink below
+            self.pages.append(Page(rows, self.x_res, self.y_res))
+            pos = end
+        if pos:
+            del self._buf[:pos]
+
+    def close(self) -> list[Page]:
+        """All pages; RenderError if the stream ended inside a page."""
+        if self._buf.strip():
+            raise RenderError("Ghostscript output was cut short")
+        return self.pages
 
 
 def parse_pbm_stream(data: bytes, x_res: int, y_res: int) -> list[Page]:
-    """Split concatenated raw PBM (P4) images into Pages (PBM: 1 = black, rows byte-padded)."""
-    pages: list[Page] = []
-    pos = 0
-    buf = np.frombuffer(data, dtype=np.uint8)
-    while pos < len(data):
-        if data[pos:pos + 2] != b"P4":
-            if not data[pos:].strip():
-                break
-            raise RenderError("Ghostscript produced malformed PBM output")
-        pos += 2
-        dims = []
-        for _ in range(2):
-            m = _PBM_TOKEN.match(data, pos)
-            if not m:
-                raise RenderError("Ghostscript produced malformed PBM output")
-            dims.append(int(m.group(1)))
-            pos = m.end()
-        pos += 1  # the single whitespace byte before the raster
-        width, height = dims
-        stride = (width + 7) // 8
-        end = pos + stride * height
-        if end > len(data):
-            raise RenderError("Ghostscript output was cut short")
-        packed = buf[pos:end].reshape(height, stride)
-        rows = np.unpackbits(packed, axis=1, count=width) if width % 8 else np.unpackbits(packed, axis=1)
-        pages.append(Page(rows, x_res, y_res))
-        pos = end
-    return pages
+    """Split concatenated raw PBM (P4) images into Pages."""
+    splitter = PbmSplitter(x_res, y_res)
+    splitter.feed(data)
+    return splitter.close()

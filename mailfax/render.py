@@ -72,8 +72,8 @@ def render_document(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
 
 def _render_pdf(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
     with tempfile.TemporaryDirectory(prefix="mailfax-render-") as tmp:
-        src, out = _paths(tmp, data)
-        job = gs.start(src, out, geo, limits, last_page=limits.max_pages + 1)
+        src = _input_file(tmp, data)
+        job = gs.start(src, geo, limits, last_page=limits.max_pages + 1)
         try:
             info = pdfcheck.inspect_pdf(data, limits)  # runs while Ghostscript renders
         except BaseException:
@@ -87,8 +87,8 @@ def _render_pdf(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
 
 def _render_postscript(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
     with tempfile.TemporaryDirectory(prefix="mailfax-render-") as tmp:
-        src, out = _paths(tmp, data)
-        pages = gs.finish(gs.start(src, out, geo, limits, last_page=limits.max_pages + 1))
+        src = _input_file(tmp, data)
+        pages = gs.finish(gs.start(src, geo, limits, last_page=limits.max_pages + 1))
     if len(pages) > limits.max_pages:
         raise RenderError(f"document has more than {limits.max_pages} pages, the limit")
     return pages
@@ -113,8 +113,9 @@ def _render_tiff(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
     return pages
 
 
-def _paths(tmp: str, data: bytes) -> tuple[str, str]:
+def _input_file(tmp: str, data: bytes) -> str:
+    """Ghostscript needs a seekable file for PDF, so the document goes to a private temp file."""
     src = os.path.join(tmp, "input")
     with open(src, "wb") as f:
         f.write(data)
-    return src, os.path.join(tmp, "pages.pbm")
+    return src

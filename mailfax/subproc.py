@@ -16,11 +16,12 @@ from collections.abc import Callable
 from mailfax.render_common import Limits, RenderError
 
 
-def popen(cmd: list[str], limits: Limits, *, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+def popen(cmd: list[str], limits: Limits, *, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+          stderr=subprocess.PIPE) -> subprocess.Popen:
     """Start `cmd` in its own process group with the resource limits applied before exec."""
     try:
         return subprocess.Popen(
-            cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+            cmd, stdin=stdin, stdout=stdout, stderr=stderr,
             start_new_session=True, preexec_fn=limiter(limits),
         )
     except OSError as exc:
