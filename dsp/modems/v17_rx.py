@@ -277,7 +277,8 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
                     ist[I_NSYM] = n + 1
                     _event(ist, fst, ev, evq, 5, snr)
                     return
-        else:
+        elif ist[I_BELOW] == 0:
+            # Running SNR estimate, frozen while the carrier may be going.
             fst[F_ERR_DATA] += (e2 - fst[F_ERR_DATA]) * 0.01
             fst[F_QUAL] = 10 * math.log10(fst[F_ES] / max(fst[F_ERR_DATA], 1e-9))
     else:
