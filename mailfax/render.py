@@ -16,6 +16,7 @@ Pages to documents live in `mailfax.output`.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 from dsp.t4.page import RESOLUTIONS, Page
@@ -86,12 +87,30 @@ def _render_pdf(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
 
 
 def _render_postscript(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
+    _check_postscript_size(data, limits)
     with tempfile.TemporaryDirectory(prefix="mailfax-render-") as tmp:
         src = _input_file(tmp, data)
         pages = gs.finish(gs.start(src, geo, limits, last_page=limits.max_pages + 1))
     if len(pages) > limits.max_pages:
         raise RenderError(f"document has more than {limits.max_pages} pages, the limit")
     return pages
+
+
+_PS_BBOX = re.compile(rb"^%%(?:Page)?BoundingBox:\s*(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)", re.M)
+_PS_PAGESIZE = re.compile(rb"/PageSize\s*\[\s*([\d.]+)\s+([\d.]+)\s*\]")
+
+
+def _check_postscript_size(data: bytes, limits: Limits) -> None:
+    """Refuse PostScript declaring a page beyond the size limit (DSC bounding boxes, literal
+    /PageSize requests).  Ghostscript would scale such a page into the fax page anyway
+    (FIXEDMEDIA), but a 200-inch page would come out as an unreadable sliver."""
+    limit = limits.max_page_inches * 72
+    sizes = [(float(c) - float(a), float(d) - float(b)) for a, b, c, d in _PS_BBOX.findall(data[:1 << 20])]
+    sizes += [(float(w), float(h)) for w, h in _PS_PAGESIZE.findall(data[:1 << 20])]
+    for w, h in sizes:
+        if max(w, h) > limit:
+            raise RenderError(f"PostScript page is {w / 72:.1f} x {h / 72:.1f} inches, "
+                              f"larger than the limit of {limits.max_page_inches:g} inches")
 
 
 def _render_tiff(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:

@@ -59,6 +59,11 @@ def test_page_200_inches_long():
     assert msg == "page 2 is 8.5 x 200.0 inches, larger than the limit of 50 inches"
 
 
+def test_postscript_page_200_inches_long():
+    ps = box_postscript((612, 14400), [(72, 72, 72, 72)])
+    assert reason(ps) == "PostScript page is 8.5 x 200.0 inches, larger than the limit of 50 inches"
+
+
 def test_more_pdf_pages_than_the_limit():
     assert reason(blank_pdf([(612, 792)] * 5), max_pages=3) == "PDF has 5 pages, more than the limit of 3"
 
