@@ -83,3 +83,46 @@ class Net:
 
     def take(self, addr: Addr, kind: type) -> list:
         return [e for e in self.events[addr] if isinstance(e, kind)]
+
+
+class RawPeer:
+    """A hand-driven IAX2 peer for the network: sends frames we build, keeps what arrives."""
+
+    def __init__(self) -> None:
+        self.inbox: list[tuple[float, Addr, object]] = []
+        self._out: list[tuple[bytes, Addr]] = []
+
+    def send(self, frame, to: Addr) -> None:
+        from iax.frames import encode
+        self._out.append((encode(frame), to))
+
+    # the parts of the endpoint contract Net uses
+    def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+        from iax.frames import decode
+        self.inbox.append((now, addr, decode(data)))
+
+    def get_timer(self) -> float | None:
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        pass
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self):
+        return None
+
+    def frames(self, frametype: int | None = None, subclass: int | None = None) -> list:
+        from iax.frames import FullFrame
+        return [f for _, _, f in self.inbox if isinstance(f, FullFrame)
+                and (frametype is None or f.frametype == frametype)
+                and (subclass is None or f.subclass == subclass)]
+
+
+def add_raw(net: Net, addr: Addr) -> RawPeer:
+    peer = RawPeer()
+    net.nodes[addr] = peer  # type: ignore[assignment]
+    net.events[addr] = []
+    return peer
