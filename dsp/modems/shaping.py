@@ -126,8 +126,9 @@ def modulate(symbols, n, state, ring, coef, num, den, carrier, gain):
             k += 1
         re = 0.0
         im = 0.0
+        row = coef[acc]
         for j in range(taps):
-            c = coef[acc, j]
+            c = row[j]
             v = ring[pos + j]
             re += c * v.real
             im += c * v.imag
@@ -136,7 +137,7 @@ def modulate(symbols, n, state, ring, coef, num, den, carrier, gain):
         ci += 1
         if ci == period:
             ci = 0
-        x = round(x)
+        x = math.floor(x + 0.5)
         if x > 32767.0:
             x = 32767.0
         elif x < -32768.0:
