@@ -497,8 +497,11 @@ class PskReceiver:
     PHASES = 64
     SPAN = 8.0  # matched filter span in symbols
 
-    def __init__(self, cfg: PskConfig) -> None:
+    def __init__(self, cfg: PskConfig, *, reference: bool = False) -> None:
+        """``reference=True`` runs the plain-Python loop (``rx_block.py_func``): slow, for
+        checking the compiled one."""
         self.cfg = cfg
+        self._kernel = rx_block.py_func if reference else rx_block
         rb = shaping.RxBank.design(cfg.baud, cfg.alpha, self.SPAN, self.PHASES)
         self._bank = rb.bank
         self._carrier = shaping.carrier_table(cfg.carrier_hz)
@@ -582,7 +585,7 @@ class PskReceiver:
     def _run(self, x: np.ndarray, fill: bool) -> list[RxItem]:
         bits = np.empty(int(len(x) * self._bits_per_sample) + 8, np.uint8)
         c = self.cfg
-        nb, ne = rx_block(
+        nb, ne = self._kernel(
             x, fill, self._cfg_i, self._cfg_f, self._bank, self._carrier, self._acq_tab,
             c.alternation, c.training, c.training_phase, c.points, c.point_phase, c.point_amp,
             c.step_bits, self._st_i, self._st_f, self._st_c, self._hist, self._eqring,

@@ -185,6 +185,6 @@ def rx_config(rate: int) -> psk_rx.PskConfig:
 class V27terReceiver(psk_rx.PskReceiver):
     """V.27 ter receiver at one rate (T.30 tells it which); see `psk_rx` for how it works."""
 
-    def __init__(self, rate: int = 4800) -> None:
+    def __init__(self, rate: int = 4800, *, reference: bool = False) -> None:
         self.rate = rate
-        super().__init__(rx_config(rate))
+        super().__init__(rx_config(rate), reference=reference)

@@ -222,6 +222,6 @@ def rx_config(rate: int) -> psk_rx.PskConfig:
 class V29Receiver(psk_rx.PskReceiver):
     """V.29 receiver at one rate (T.30 tells it which); see `psk_rx` for how it works."""
 
-    def __init__(self, rate: int = 9600) -> None:
+    def __init__(self, rate: int = 9600, *, reference: bool = False) -> None:
         self.rate = rate
-        super().__init__(rx_config(rate))
+        super().__init__(rx_config(rate), reference=reference)

@@ -153,9 +153,9 @@ def _train(fn_push, fn_out, fn_adapt, n_sym=3000):
     errs = []
     delay = n_taps // 4 + 1  # centre tap is 4 symbols back, plus the channel peak at T/2*2
     for k in range(n_sym):
-        pos = fn_push(ring, pos, rx[2 * k])
+        pos = fn_push(ring, pos, rx[2 * k - 1] if k else 0j)  # mid-symbol sample
+        pos = fn_push(ring, pos, rx[2 * k])                    # symbol-instant sample
         z = fn_out(taps, ring, pos)
-        pos = fn_push(ring, pos, rx[2 * k + 1])
         if k >= delay:
             e = syms[k - delay] - z
             fn_adapt(taps, ring, pos, e, 0.01)
