@@ -185,6 +185,11 @@ class Endpoint:
         d = self._dialogs.get(call)
         return d.format if isinstance(d, Call) else 0
 
+    def dialogs_with(self, addr: Addr) -> list[tuple[int, int]]:
+        """(our call number, the peer's) of every dialog with ``addr`` (for tools and tests)."""
+        return [(n, d.remote_callno) for n, d in self._dialogs.items()
+                if d.addr == addr and d.remote_callno]
+
     @property
     def active_calls(self) -> int:
         return sum(1 for d in self._dialogs.values() if isinstance(d, Call))
