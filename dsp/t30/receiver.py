@@ -72,8 +72,7 @@ class ReceiverStates:
             self._note_remote(ev)
             self._accept_dcs(ev.info)
         elif ev is FrontEnd.TRAINING_SUCCEEDED:
-            self._trained = True
-            self._timers.stop(Timer.T2)
+            self._trained = True  # T2 keeps running: TCF lasts 1.5 s, a stuck carrier must not
         elif ev is FrontEnd.TRAINING_FAILED:
             self._training_failed = True
         elif ev is FrontEnd.CARRIER_DOWN:
@@ -114,9 +113,10 @@ class ReceiverStates:
             self._tcf_bits_in(bits)
         elif self.state in (State.RX_AWAIT_PAGE, State.RX_PAGE) and self.dcs and not self.dcs.ecm:
             if self.state is State.RX_AWAIT_PAGE:
-                self._timers.stop(Timer.T2)
-                self._set_state(State.RX_PAGE)
+                self._enter_rx_page()
             self._rx_line.feed(bits)
+            if self._rx_line.complete:
+                self._rx_end_of_image()  # RTC: the page is over even if the carrier lingers
 
     # --- phase C -------------------------------------------------------------
 
@@ -131,8 +131,7 @@ class ReceiverStates:
     def _rx_await_page(self, ev) -> bool:
         if ev is FrontEnd.TRAINING_SUCCEEDED or (isinstance(ev, Frame) and ev.fcf is FCF.FCD):
             self._trained = True
-            self._timers.stop(Timer.T2)
-            self._set_state(State.RX_PAGE)
+            self._enter_rx_page()
             if isinstance(ev, Frame):
                 self._rx_store_fcd(ev)
             return True
@@ -144,10 +143,15 @@ class ReceiverStates:
             return self._rx_await_pmc(ev)  # the image never arrived; answer what follows
         return ev is FrontEnd.CARRIER_DOWN
 
+    def _enter_rx_page(self) -> None:
+        self._timers.stop(Timer.T2)
+        self._timers.start(Timer.PAGE)
+        self._set_state(State.RX_PAGE)
+
     def _rx_page(self, ev) -> bool:
         if isinstance(ev, Frame) and ev.fcf is FCF.FCD:
             self._rx_store_fcd(ev)
-        elif ev is FrontEnd.CARRIER_DOWN or (isinstance(ev, Frame) and ev.fcf is FCF.RCP):
+        elif ev is FrontEnd.CARRIER_DOWN or ev is Timer.PAGE or (isinstance(ev, Frame) and ev.fcf is FCF.RCP):
             self._rx_end_of_image()
         elif isinstance(ev, Frame):
             self._rx_end_of_image()  # a V.21 command while we thought the image ran
@@ -161,6 +165,7 @@ class ReceiverStates:
             self._rx_block.put(ev.info[0], ev.info[1:])
 
     def _rx_end_of_image(self) -> None:
+        self._timers.stop(Timer.PAGE)
         if not self.dcs.ecm:
             self._rx_result = self._rx_line.result() if self._rx_line else None
             self._rx_line = None

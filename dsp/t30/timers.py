@@ -5,7 +5,8 @@ T2 (6 s ± 1): a receiving terminal waits this long for the next command or page
 T4 (3 s ± 15 %): a commanding terminal waits this long for a response before repeating.
 T5 (60 s ± 5): how long a transmitter keeps asking RR while the receiver says RNR.
 T0 (60 s) bounds the calling terminal's wait for any answer at all; TX is our own guard
-around a transmission the front end never reports finished.
+around a transmission the front end never reports finished, PAGE the same around a
+received page whose carrier never drops (continuous noise: spandsp hangs there).
 
 Only one protocol timer of each kind runs at a time; `Timers.advance` returns the ones
 that expired, in the order they expired.
@@ -30,6 +31,7 @@ class Timer(enum.Enum):
     T5 = "T5"
     TX = "TX"
     PAUSE = "PAUSE"  # a short deliberate wait (e.g. between RNR and the next RR)
+    PAGE = "PAGE"  # bounds one page's reception, should the carrier never drop
 
 
 DURATION = {
@@ -38,6 +40,8 @@ DURATION = {
     Timer.T2: ms(6_000),
     Timer.T4: ms(3_000),
     Timer.T5: ms(60_000),
+    # An A3 superfine page at 2400 bit/s with 20 ms lines takes about 4 minutes.
+    Timer.PAGE: ms(600_000),
 }
 
 
