@@ -36,3 +36,16 @@ def plain_reference(module_name: str) -> ModuleType:
     sys.modules[name] = copy
     spec.loader.exec_module(copy)
     return copy
+
+
+def trailing_zeros(module_name: str):
+    """Count of trailing zero bits of a non-zero uint64: numba's intrinsic, or plain Python."""
+    if module_name.endswith(REFERENCE_SUFFIX):
+        return lambda x: (int(x) & -int(x)).bit_length() - 1
+    from numba.cpython.unsafe.numbers import trailing_zeros as intrinsic
+
+    @njit(cache=True)
+    def ctz(x):
+        return intrinsic(x)
+
+    return ctz

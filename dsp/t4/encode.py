@@ -28,6 +28,8 @@ with zeros.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from dsp.t4.codes import (
     HORIZONTAL_CODE,
@@ -40,7 +42,7 @@ from dsp.t4.codes import (
     VERTICAL_CODE,
     VERTICAL_LEN,
 )
-from dsp.t4._jit import jit
+from dsp.t4._jit import jit, trailing_zeros
 from dsp.t4.page import Page
 
 CODINGS = {"mh": 0, "mr": 1, "mmr": 2}
@@ -49,9 +51,12 @@ WIDTHS = (1728, 2048, 2432, 3456, 4096, 4864)  # T.4 §2.2 (and the wider R8/R16
 _PASS = int(PASS_CODE, 2)
 _HORIZ = int(HORIZONTAL_CODE, 2)
 _ALL_BLACK = np.uint64(0x0101010101010101)
+_NOT_LSB = np.uint64(0xFEFEFEFEFEFEFEFE)
+_U1, _U8, _U56 = np.uint64(1), np.uint64(8), np.uint64(56)
 _LONG_RUN = MAX_MAKEUP + 64  # runs from here on start with a 2560 make-up code
 _MK_2560 = MAX_MAKEUP // 64
 _jit = jit(__name__)
+_ctz = trailing_zeros(__name__)
 
 
 @_jit
@@ -84,25 +89,41 @@ def _put_zeros(buf, acc, nacc, op, n):
 
 
 @_jit
-def _row_changes(row, row64, width, out):
+def _normalised(w):
+    """A word of 8 pixels with every non-zero byte made 1 (Page rows should be 0/1 already)."""
+    out = np.uint64(0)
+    for j in range(8):
+        if (w >> np.uint64(8 * j)) & np.uint64(0xFF):
+            out |= np.uint64(1) << np.uint64(8 * j)
+    return out
+
+
+@_jit
+def _row_changes(row64, width, out):
     """Changing elements of one row into ``out`` followed by three ``width`` sentinels.
 
-    ``row64`` is the same row seen as uint64 words (zero padding past ``width``); any
-    non-zero pixel counts as black.  Returns the number of changes.
+    ``row64`` is the row as little-endian uint64 words, 8 pixels (bytes) each, zero
+    padded past ``width``.  Words equal to the current colour repeated are skipped; in
+    the others, ``w ^ (w << 8 | previous pixel)`` has bit 8j set where pixel j differs
+    from the pixel before it.  Returns the number of changes.
     """
     n = 0
-    colour = 0
+    prev = np.uint64(0)
     same = np.uint64(0)
     for i in range(row64.shape[0]):
-        if row64[i] == same:
+        w = row64[i]
+        if w == same:
             continue
+        if w & _NOT_LSB:
+            w = _normalised(w)
+        t = w ^ ((w << _U8) | prev)
         base = i * 8
-        for x in range(base, min(base + 8, row.shape[0])):
-            if (row[x] != 0) != colour:
-                out[n] = x
-                n += 1
-                colour ^= 1
-        same = _ALL_BLACK if colour else np.uint64(0)
+        while t:
+            out[n] = base + (np.int64(_ctz(t)) >> 3)
+            n += 1
+            t &= t - _U1
+        prev = w >> _U56
+        same = prev * _ALL_BLACK
     while n > 0 and out[n - 1] >= width:
         n -= 1
     out[n] = width
@@ -112,22 +133,45 @@ def _row_changes(row, row64, width, out):
 
 
 @_jit
+def _put_long_run(buf, acc, nacc, op, colour, run):
+    """A run of any length; those from 2624 on start with 2560 make-up codes (T.4 §4.1.2 note)."""
+    while run >= _LONG_RUN:
+        acc, nacc, op = _put(buf, acc, nacc, op, MAKEUP_CODE[colour, _MK_2560], MAKEUP_LEN[colour, _MK_2560])
+        run -= MAX_MAKEUP
+    return _put(buf, acc, nacc, op, RUN_CODE[colour, run], RUN_CODE_LEN[colour, run])
+
+
+# The hot loops below write their codes with the body of `_put` inlined by hand: a numba
+# call per code costs about four times the work it does.
+
+
+@_jit
 def _encode_row_1d(buf, acc, nacc, op, cur, n, width):
     """T.4 §4.1: alternating white/black runs, starting with white (possibly 0 long).
 
-    Runs of 2624 and more first take 2560 make-up codes (T.4 §4.1.2 note); the rest is
-    one joined make-up + terminating code from RUN_CODE.
+    Each run is one joined make-up + terminating code from RUN_CODE.
     """
     prev = 0
     colour = 0
     for i in range(n + 1):
-        run = (cur[i] if i < n else width) - prev
-        while run >= _LONG_RUN:
-            acc, nacc, op = _put(buf, acc, nacc, op, MAKEUP_CODE[colour, _MK_2560], MAKEUP_LEN[colour, _MK_2560])
-            run -= MAX_MAKEUP
-        acc, nacc, op = _put(buf, acc, nacc, op, RUN_CODE[colour, run], RUN_CODE_LEN[colour, run])
-        if i < n:
-            prev = cur[i]
+        x = cur[i] if i < n else width
+        run = x - prev
+        prev = x
+        if run >= _LONG_RUN:
+            acc, nacc, op = _put_long_run(buf, acc, nacc, op, colour, run)
+        else:
+            length = RUN_CODE_LEN[colour, run]
+            acc = (acc << length) | RUN_CODE[colour, run]
+            nacc += length
+            if nacc >= 32:
+                nacc -= 32
+                v = acc >> nacc
+                buf[op] = (v >> 24) & 0xFF
+                buf[op + 1] = (v >> 16) & 0xFF
+                buf[op + 2] = (v >> 8) & 0xFF
+                buf[op + 3] = v & 0xFF
+                op += 4
+                acc &= (1 << nacc) - 1
         colour ^= 1
     return acc, nacc, op
 
@@ -156,24 +200,54 @@ def _encode_row_2d(buf, acc, nacc, op, cur, ref, width):
             bi += 1
         b1 = ref[bi]
         b2 = ref[bi + 1]
+        code2 = 0
+        len2 = 0
         if b2 < a1:
-            acc, nacc, op = _put(buf, acc, nacc, op, _PASS, 4)
+            code = _PASS
+            length = 4
             a0 = b2
         elif -3 <= a1 - b1 <= 3:
-            d = a1 - b1 + 3
-            acc, nacc, op = _put(buf, acc, nacc, op, VERTICAL_CODE[d], VERTICAL_LEN[d])
+            code = VERTICAL_CODE[a1 - b1 + 3]
+            length = VERTICAL_LEN[a1 - b1 + 3]
             a0 = a1
             colour ^= 1
         else:
-            acc, nacc, op = _put(buf, acc, nacc, op, _HORIZ, 3)
-            run = a1 - (a0 if a0 > 0 else 0)
-            for c in (colour, colour ^ 1):  # a0a1 then a1a2
-                while run >= _LONG_RUN:
-                    acc, nacc, op = _put(buf, acc, nacc, op, MAKEUP_CODE[c, _MK_2560], MAKEUP_LEN[c, _MK_2560])
-                    run -= MAX_MAKEUP
-                acc, nacc, op = _put(buf, acc, nacc, op, RUN_CODE[c, run], RUN_CODE_LEN[c, run])
-                run = cur[ai + 1] - a1
-            a0 = cur[ai + 1]
+            a2 = cur[ai + 1]
+            run1 = a1 - (a0 if a0 > 0 else 0)
+            run2 = a2 - a1
+            a0 = a2
+            if run1 >= _LONG_RUN or run2 >= _LONG_RUN:
+                acc, nacc, op = _put(buf, acc, nacc, op, _HORIZ, 3)
+                acc, nacc, op = _put_long_run(buf, acc, nacc, op, colour, run1)
+                acc, nacc, op = _put_long_run(buf, acc, nacc, op, colour ^ 1, run2)
+                continue
+            length = 3 + RUN_CODE_LEN[colour, run1]  # at most 28 bits: H + a0a1
+            code = (_HORIZ << RUN_CODE_LEN[colour, run1]) | RUN_CODE[colour, run1]
+            code2 = RUN_CODE[colour ^ 1, run2]
+            len2 = RUN_CODE_LEN[colour ^ 1, run2]
+        acc = (acc << length) | code
+        nacc += length
+        if nacc >= 32:
+            nacc -= 32
+            v = acc >> nacc
+            buf[op] = (v >> 24) & 0xFF
+            buf[op + 1] = (v >> 16) & 0xFF
+            buf[op + 2] = (v >> 8) & 0xFF
+            buf[op + 3] = v & 0xFF
+            op += 4
+            acc &= (1 << nacc) - 1
+        if len2:
+            acc = (acc << len2) | code2
+            nacc += len2
+            if nacc >= 32:
+                nacc -= 32
+                v = acc >> nacc
+                buf[op] = (v >> 24) & 0xFF
+                buf[op + 1] = (v >> 16) & 0xFF
+                buf[op + 2] = (v >> 8) & 0xFF
+                buf[op + 3] = v & 0xFF
+                op += 4
+                acc &= (1 << nacc) - 1
     return acc, nacc, op
 
 
@@ -196,10 +270,9 @@ def _put_eol(buf, acc, nacc, op, row_start, coding, tag, align, min_bits):
 
 
 @_jit
-def _encode_kernel(rows, rows64, coding, k, rtc, align, min_bits, buf):
-    """Encode every row of ``rows`` into ``buf``; returns the number of bytes written."""
-    height = rows.shape[0]
-    width = rows.shape[1]
+def _encode_kernel(rows64, width, coding, k, rtc, align, min_bits, buf):
+    """Encode every row (as uint64 words) into ``buf``; returns the number of bytes written."""
+    height = rows64.shape[0]
     cur = np.empty(width + 4, np.int64)
     ref = np.empty(width + 4, np.int64)
     ref[0] = width
@@ -210,7 +283,7 @@ def _encode_kernel(rows, rows64, coding, k, rtc, align, min_bits, buf):
     op = 0
     row_start = -1
     for y in range(height):
-        n = _row_changes(rows[y], rows64[y], width, cur)
+        n = _row_changes(rows64[y], width, cur)
         if coding == 0:
             acc, nacc, op = _put_eol(buf, acc, nacc, op, row_start, coding, 0, align, min_bits)
             row_start = op * 8 + nacc
@@ -250,12 +323,13 @@ def _word_view(rows: np.ndarray) -> np.ndarray:
         padded = np.zeros((height, padded_w), np.uint8)
         padded[:, :width] = rows
         rows = padded
-    return rows.view(np.uint64)
+    words = rows.view(np.uint64)
+    return words if sys.byteorder == "little" else words.byteswap()  # pixel j at bits 8j
 
 
 def _capacity(height: int, width: int, min_bits: int) -> int:
-    # Worst case per row: ~4.5 bits per pixel (alternating pixels in H mode) + EOL + fill.
-    return height * ((max(min_bits, 5 * width + 64) + 7) // 8 + 4) + 64
+    # Safe bound per row: no mode spends more than 7 bits per pixel; + EOL, fill, flush.
+    return height * ((max(min_bits + 16, 8 * width + 64) + 7) // 8 + 4) + 64
 
 
 def encode_page(
@@ -275,8 +349,7 @@ def encode_page(
         raise ValueError(f"coding must be one of {sorted(CODINGS)}, got {coding!r}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    rows = np.ascontiguousarray(page.rows)  # Page keeps uint8; the kernel reads non-zero as black
-    words = _word_view(rows)
+    words = _word_view(page.rows)  # any non-zero pixel counts as black
     buf = np.empty(_capacity(page.height, page.width, min_row_bits), np.uint8)
-    n = _encode_kernel(rows, words, CODINGS[coding], k, rtc, align_eol, min_row_bits, buf)
+    n = _encode_kernel(words, page.width, CODINGS[coding], k, rtc, align_eol, min_row_bits, buf)
     return buf[:n].tobytes()
