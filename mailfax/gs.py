@@ -83,27 +83,15 @@ def cancel(job: GsJob) -> None:
 
 def finish(job: GsJob) -> list[Page]:
     """Read `job`'s pages as they come (within its timeout); the pages, or RenderError."""
-    proc, deadline = job.process, time.monotonic() + job.timeout
-    splitter = PbmSplitter(job.geometry.x_res, job.geometry.y_res)
-    fd = proc.stdout.fileno()
+    proc = job.process
     try:
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise _timed_out(job)
-                if sel.select(left):
-                    chunk = os.read(fd, 1 << 20)
-                    if not chunk:
-                        break
-                    splitter.feed(chunk)
-        try:
-            proc.wait(max(0.01, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            raise _timed_out(job) from None
+        splitter = _read_pages(job)
         job.errors.seek(0)
         text = job.errors.read().decode("utf-8", "replace")
+    except BaseException:
+        subproc.kill_group(proc)
+        proc.wait()
+        raise
     finally:
         proc.stdout.close()
         job.errors.close()
@@ -114,6 +102,29 @@ def finish(job: GsJob) -> list[Page]:
     if "**** Error" in text:
         raise RenderError(f"Ghostscript reported an error: {first_error(text)}")
     return splitter.close()
+
+
+def _read_pages(job: GsJob) -> PbmSplitter:
+    """Unpack pages from the pipe until Ghostscript exits; RenderError at the deadline."""
+    proc, deadline = job.process, time.monotonic() + job.timeout
+    splitter = PbmSplitter(job.geometry.x_res, job.geometry.y_res)
+    fd = proc.stdout.fileno()
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _timed_out(job)
+            if sel.select(left):
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                splitter.feed(chunk)
+    try:
+        proc.wait(max(0.01, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        raise _timed_out(job) from None
+    return splitter
 
 
 def _timed_out(job: GsJob) -> RenderError:

@@ -9,9 +9,14 @@ is drawn and the rendered page count can be compared afterwards.
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 
 from mailfax.render_common import Limits, RenderError
+
+# pypdf logs repairs ("EOF marker not found") as warnings; they belong in the application's
+# log if it configures one, never on a command's stderr through logging's last resort.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)

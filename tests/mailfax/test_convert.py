@@ -70,6 +70,16 @@ def test_failure_is_one_line_and_exit_1(tmp_path):
     assert not out.exists()
 
 
+def test_truncated_pdf_gives_exactly_one_line(tmp_path):
+    pdf = pdf_from_postscript(box_postscript((595, 842), [(72, 72, 72, 72)], pages=3))
+    bad = tmp_path / "cut.pdf"
+    bad.write_bytes(pdf[: len(pdf) // 2])
+    done = convert(str(bad), "-o", str(tmp_path / "x.tif"))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"mailfax convert: {bad}: PDF is damaged or truncated")
+    assert done.stderr.count("\n") == 1
+
+
 def test_missing_input_and_empty_input(tmp_path):
     done = convert(str(tmp_path / "nope.txt"), "-o", str(tmp_path / "x.pdf"))
     assert (done.returncode, done.stderr) == (1, f"mailfax convert: {tmp_path / 'nope.txt'}: No such file or directory\n")
