@@ -57,6 +57,7 @@ class V17Receiver:
             self._points = trellis.CONSTELLATIONS[rate]
             self._smap = trellis.space_map(rate)
             self._nbits = trellis.BITS_PER_SYMBOL[rate]
+            self.ist[rxm.I_NBITS] = self._nbits
             self.fst[rxm.F_SNR_MIN] = rxm.SNR_MIN[rate]
             self.fst[rxm.F_ES] = float(np.mean(np.abs(self._points) ** 2))
         self.ist[rxm.I_STAGE] = rxm.Stage.IDLE

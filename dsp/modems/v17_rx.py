@@ -10,7 +10,8 @@ so it works at any receive level.
 
 How (one compiled per-sample loop, `_rx_block_py` its plain-Python reference):
 - power: one-pole estimate of x^2.  Carrier up on a 6 dB rise above a slowly tracked
-  floor and above -47 dBm0, so steady line noise never raises it; carrier down when the
+  floor and above -47 dBm0, so steady line noise never raises it (noise that starts
+  suddenly does, fails training, and drops once the floor has caught up); carrier down when the
   power stays 9 dB under the trained level (or under -52 dBm0) for 20 ms, which works
   while noise continues, and rides through a 20 ms gap.
 - front end: a complex band-pass root-raised-cosine filter (the matched filter shifted to
@@ -83,8 +84,10 @@ class Event(enum.IntEnum):
 N_F = 26
 # Int state slots.
 (I_STAGE, I_HALF, I_XPOS, I_EQPOS, I_COUNT, I_BELOW, I_SHORT, I_SAVED, I_HOLDOFF, I_ALT,
- I_RING, I_TRAIN_LEN, I_NSYM, I_NEV, I_NOW) = range(15)
-N_I = 15
+ I_RING, I_TRAIN_LEN, I_NSYM, I_NEV, I_NBITS, I_PREVY, I_DREG, I_ONES, I_CHECKED) = range(19)
+N_I = 19
+#: Segment 4 must descramble (hard decisions) to at least this share of ones.
+ONES_NEEDED = 0.75
 
 # Loop gains, per stage.
 MU_TRAIN = 0.15
@@ -147,6 +150,25 @@ def _slice(z, points, smap):
             bd = d
             best = p
     return best
+
+
+def _check_ones(ist, code, count):
+    """Segment 4 carries scrambled ones: decode the hard decision (differential decoding,
+    descrambling) and count the ones, from the 24th bit on (§7.3, Table 2/V.17)."""
+    y = (code >> 1) & 3
+    q = ((code >> 3) << 2) | ((y - ist[I_PREVY]) & 3)
+    ist[I_PREVY] = y
+    if count == 0:
+        ist[I_ONES] = 0
+        ist[I_CHECKED] = 0
+    for i in range(ist[I_NBITS]):
+        b = (q >> i) & 1
+        reg = ist[I_DREG]
+        out = (b ^ (reg >> 17) ^ (reg >> 22)) & 1
+        ist[I_DREG] = ((reg << 1) | b) & 0x7FFFFF
+        if count >= 1 and count * ist[I_NBITS] + i >= 24:
+            ist[I_ONES] += out
+            ist[I_CHECKED] += 1
 
 
 def _event(ist, fst, ev, evq, code, q):
@@ -254,11 +276,12 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
         if stage == 3:
             fst[F_ERR] += e2
             fst[F_NERR] += 1
+            _check_ones(ist, code, count)
             if count + 1 >= txm.SEG4:
                 snr = 10 * math.log10(fst[F_ES] * fst[F_NERR] / max(fst[F_ERR], 1e-9))
                 fst[F_QUAL] = snr
                 fst[F_ERR_DATA] = fst[F_ERR] / fst[F_NERR]
-                if snr >= fst[F_SNR_MIN]:
+                if snr >= fst[F_SNR_MIN] and ist[I_ONES] >= ONES_NEEDED * ist[I_CHECKED]:
                     ist[I_STAGE] = 4
                     ist[I_SAVED] = 1
                     for i in range(NTAPS):
@@ -277,7 +300,7 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
                     ist[I_NSYM] = n + 1
                     _event(ist, fst, ev, evq, 5, snr)
                     return
-        elif ist[I_BELOW] == 0:
+        elif fst[F_P] > 0.5 * fst[F_PSIG]:
             # Running SNR estimate, frozen while the carrier may be going.
             fst[F_ERR_DATA] += (e2 - fst[F_ERR_DATA]) * 0.01
             fst[F_QUAL] = 10 * math.log10(fst[F_ES] / max(fst[F_ERR_DATA], 1e-9))
@@ -316,8 +339,9 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
         xbuf[pos + L] = v
         fst[F_THETA] += fst[F_OMEGA]
         if stage == 0:
+            # The floor falls in ~50 ms and rises in ~1 s: a steady noise becomes the floor.
             if p < fst[F_FLOOR]:
-                fst[F_FLOOR] = p
+                fst[F_FLOOR] += (p - fst[F_FLOOR]) * (1.0 / 400.0)
             else:
                 fst[F_FLOOR] += (p - fst[F_FLOOR]) * (1.0 / 8000.0)
             if p > ON_POWER and p > 4.0 * fst[F_FLOOR]:
@@ -443,7 +467,7 @@ def _carrier_up(fst, ist, eq, eqbuf, eqsave):
 
 def _compile():
     g = dict(_rx_block_py.__globals__)
-    for name in ("_slice", "_event"):
+    for name in ("_slice", "_event", "_check_ones"):
         g[name] = njit(cache=True)(types.FunctionType(globals()[name].__code__, g, name))
     for name in ("_symbol", "_carrier_up"):
         g[name] = njit(cache=True)(types.FunctionType(globals()[name].__code__, g, name))

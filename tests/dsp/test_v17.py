@@ -1,0 +1,341 @@
+"""V.17 modem: loopback, block-size independence, spandsp interop both ways, line model.
+
+The spandsp tests drive Debian's libspandsp2 (0.0.6) through ctypes
+(tests/support/spandsp_v17.py).  Long sweeps are marked slow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsp.modems import v17_rx, v17_tx
+from dsp.modems.base import ModemStatus, Status
+from dsp.modems.v17 import RATES, V17Receiver, V17Transmitter
+from tests.support import spandsp as sp
+from tests.support.line import LineModel, blocks, drive, silence, split, transmit_all
+
+spandsp = pytest.mark.spandsp
+
+
+def _data(seed: int, n: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 2, n).astype(np.uint8)
+
+
+def _send(tx: V17Transmitter, data: np.ndarray, lead: int = 240, tail: int = 1000) -> np.ndarray:
+    tx.feed(data)
+    return np.concatenate([silence(lead), transmit_all(tx), silence(tail)])
+
+
+def _collect(items):
+    bits = [x for x in items if not isinstance(x, ModemStatus)]
+    status = [x for x in items if isinstance(x, ModemStatus)]
+    return (np.concatenate(bits) if bits else np.zeros(0, np.uint8)), status
+
+
+def _receive(rx: V17Receiver, signal: np.ndarray, block: int = 160):
+    return _collect(drive(rx, blocks(signal, size=block), size=block))
+
+
+def _trained_exact(bits, status, data) -> bool:
+    codes = [s.status for s in status]
+    return (Status.TRAINING_SUCCEEDED in codes and len(bits) >= len(data)
+            and np.array_equal(bits[:len(data)], data))
+
+
+# --- transmitter -------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", RATES)
+def test_transmit_level_and_length(rate):
+    tx = V17Transmitter(rate)
+    data = _data(rate, 4000)
+    tx.feed(data)
+    out = transmit_all(tx)
+    assert tx.finished
+    train = 256 + 2976 + 64 + 48
+    symbols = train + -(-len(data) // (rate // 2400)) + 32 + 48
+    assert abs(len(out) - symbols * 10 / 3) < 4
+    rms = np.sqrt(np.mean(out[1000:-1000].astype(float) ** 2))
+    assert abs(20 * np.log10(rms / v17_tx.NOMINAL_RMS)) < 0.5          # -14 dBm0
+
+
+def test_transmit_block_size_independent():
+    ref = None
+    for size in (1, 7, 160, 4000):
+        tx = V17Transmitter(9600, short_train=True)
+        tx.feed(_data(1, 2000))
+        out = np.concatenate([tx.transmit(size) for _ in range(8000 // size + 2)])
+        ref = out if ref is None else ref
+        assert np.array_equal(out, ref)
+
+
+def test_transmitter_compiled_equals_python_reference():
+    outs = []
+    for compiled in (True, False):
+        tx = V17Transmitter(14400, tep=True, compiled=compiled)
+        tx.feed(_data(2, 600))
+        outs.append(transmit_all(tx))
+    assert np.array_equal(outs[0], outs[1])
+
+
+# --- receiver: loopback ------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", RATES)
+def test_loopback_long_then_short_train(rate):
+    tx, rx = V17Transmitter(rate), V17Receiver(rate)
+    d1 = _data(rate, 3000)
+    bits, status = _receive(rx, _send(tx, d1))
+    assert _trained_exact(bits, status, d1)
+    assert [s.status for s in status] == [Status.CARRIER_UP, Status.TRAINING_IN_PROGRESS,
+                                          Status.TRAINING_SUCCEEDED, Status.CARRIER_DOWN]
+    assert status[2].quality > 35
+    tx.restart(short_train=True)
+    rx.restart(short_train=True)
+    d2 = _data(rate + 1, 3000)
+    bits, status = _receive(rx, _send(tx, d2))
+    assert _trained_exact(bits, status, d2)
+
+
+def test_receiver_block_size_independent():
+    tx = V17Transmitter(12000)
+    signal = LineModel(3, snr_db=28, freq_offset_hz=7, clock_ppm=60, codec="alaw").process(
+        _send(tx, _data(3, 3000)))
+    ref = None
+    for sizes in ([1], [7], [160], [4000], [13, 1, 400, 160]):
+        rx = V17Receiver(12000)
+        items = []
+        for part in split(signal, sizes):
+            items.extend(rx.receive(part))
+        bits, status = _collect(items)
+        # Where each report falls in the bit stream, too.
+        marks, n = [], 0
+        for x in items:
+            if isinstance(x, ModemStatus):
+                marks.append((x.status, n, x.quality))
+            else:
+                n += len(x)
+        got = (bits, marks)
+        if ref is None:
+            ref = got
+            assert Status.TRAINING_SUCCEEDED in [m[0] for m in marks]
+        assert np.array_equal(got[0], ref[0]) and got[1] == ref[1]
+
+
+def test_receiver_compiled_equals_python_reference():
+    """The same impaired long then short transmissions through the compiled loops and
+    their plain-Python sources: identical items."""
+    line = LineModel(4, snr_db=25, freq_offset_hz=-5, clock_ppm=-80)
+    tx = V17Transmitter(7200)
+    first = line.process(_send(tx, _data(4, 300), tail=300))
+    tx.restart(short_train=True)
+    second = line.process(_send(tx, _data(5, 300), tail=300))
+    outs = []
+    for compiled in (True, False):
+        rx = V17Receiver(7200, compiled=compiled)
+        items = drive(rx, blocks(first))
+        rx.restart(short_train=True)
+        items += drive(rx, blocks(second))
+        outs.append(items)
+    a, b = outs
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        if isinstance(x, ModemStatus):
+            assert x == y
+        else:
+            assert np.array_equal(x, y)
+    assert [x.status for x in a if isinstance(x, ModemStatus)].count(Status.TRAINING_SUCCEEDED) == 2
+
+
+def test_quality_tracks_snr():
+    tx, rx = V17Transmitter(14400), V17Receiver(14400)
+    signal = LineModel(5, snr_db=26).process(_send(tx, _data(5, 6000)))
+    bits, status = _receive(rx, signal)
+    q = [s.quality for s in status if s.status == Status.TRAINING_SUCCEEDED][0]
+    # Line noise is spread over 0-4 kHz; about 1.2 dB of it falls outside the V.17 band.
+    assert 25.5 < q < 29.5
+
+
+def test_wrong_rate_fails_training():
+    tx, rx = V17Transmitter(14400), V17Receiver(7200)
+    bits, status = _receive(rx, _send(tx, _data(6, 2000)))
+    codes = [s.status for s in status]
+    assert Status.TRAINING_FAILED in codes and Status.TRAINING_SUCCEEDED not in codes
+    assert codes[-1] == Status.CARRIER_DOWN
+
+
+def test_noise_alone_never_raises_the_carrier():
+    rx = V17Receiver(14400)
+    noise = LineModel(7, noise_dbm0=-44).process(silence(8000 * 3))
+    bits, status = _receive(rx, noise)
+    assert status == [] and len(bits) == 0
+
+
+def test_carrier_down_while_noise_continues():
+    """Continuous line noise at -44 dBm0: the carrier still drops within ~60 ms of the
+    transmitter's end, and the data are intact."""
+    tx, rx = V17Transmitter(9600), V17Receiver(9600)
+    data = _data(8, 4000)
+    clean = _send(tx, data, lead=4000, tail=8000)
+    signal = LineModel(8, noise_dbm0=-44).process(clean)
+    items = drive(rx, blocks(signal))
+    bits, status = _collect(items)
+    assert _trained_exact(bits, status, data)
+    assert [s.status for s in status][-1] == Status.CARRIER_DOWN
+    # Time of the drop: feed again block by block and note where it comes.
+    rx2 = V17Receiver(9600)
+    end_of_signal = len(clean) - 8000
+    for i, block in enumerate(blocks(signal)):
+        if any(isinstance(x, ModemStatus) and x.status == Status.CARRIER_DOWN for x in rx2.receive(block)):
+            assert 0 < (i + 1) * 160 - end_of_signal < 0.06 * 8000
+            break
+    else:
+        pytest.fail("no carrier down")
+
+
+def test_fillin_rides_through_a_lost_packet():
+    tx, rx = V17Transmitter(14400), V17Receiver(14400)
+    data = _data(9, 14400 * 2)
+    signal = _send(tx, data)
+    packets = blocks(signal)
+    lost = len(packets) - 40             # a packet in the middle of the data
+    packets[lost] = None
+    bits, status = _collect(drive(rx, packets))
+    codes = [s.status for s in status]
+    assert codes == [Status.CARRIER_UP, Status.TRAINING_IN_PROGRESS, Status.TRAINING_SUCCEEDED,
+                     Status.CARRIER_DOWN]
+    # Up to the gap the data are exact; after a short resynchronisation they are exact
+    # again (the lost 20 ms of bits are simply missing).
+    head = 14400 * 1
+    assert np.array_equal(bits[:head], data[:head])
+    tail = data[-3000:]
+    lost_bits = 160 * 14400 // 8000
+    start = len(data) - 3000 - lost_bits
+    assert any(np.array_equal(bits[i:i + 3000], tail) for i in range(start - 24, start + 24))
+
+
+def test_short_train_without_a_long_one_does_not_crash():
+    tx, rx = V17Transmitter(9600, short_train=True), V17Receiver(9600)
+    rx.restart(short_train=True)
+    bits, status = _receive(rx, _send(tx, _data(10, 1000)))
+    assert status[0].status == Status.CARRIER_UP and status[-1].status == Status.CARRIER_DOWN
+
+
+# --- interop with spandsp ----------------------------------------------------------
+
+@spandsp
+@pytest.mark.parametrize("rate", RATES)
+def test_ours_into_spandsp(rate):
+    from tests.support.spandsp_v17 import SpanV17Rx
+    tx, rx = V17Transmitter(rate), SpanV17Rx(rate)
+    for short, seed in ((False, 1), (True, 2)):
+        data = _data(seed * rate, 5000)
+        if short:
+            tx.restart(short_train=True)
+            rx.restart(short_train=True)
+        rx.bits.clear()
+        rx.events.clear()
+        rx.receive(_send(tx, data))
+        assert rx.trained(), (rate, short, rx.codes())
+        assert np.array_equal(rx.received_bits()[:len(data)], data)
+
+
+@spandsp
+@pytest.mark.parametrize("rate", RATES)
+def test_spandsp_into_ours(rate):
+    from tests.support.spandsp_v17 import SpanV17Tx
+    data = _data(rate, 5000)
+    stx, rx = SpanV17Tx(rate, data), V17Receiver(rate)
+    bits, status = _receive(rx, np.concatenate([silence(300), stx.transmit_all(), silence(800)]))
+    assert _trained_exact(bits, status, data)
+    data = _data(rate + 7, 5000)
+    stx.restart(data, short_train=True)
+    rx.restart(short_train=True)
+    bits, status = _receive(rx, np.concatenate([stx.transmit_all(), silence(800)]))
+    assert _trained_exact(bits, status, data)
+
+
+def _short_train_at_level(level_db: float, who: str, seed: int = 1) -> bool:
+    """A long then a short train through a line `level_db` below nominal (G.711 A-law);
+    whether the short train's data came through exactly."""
+    from tests.support.spandsp_v17 import SpanV17Rx
+    line = LineModel(seed, level_db=level_db, codec="alaw")
+    tx = V17Transmitter(14400)
+    rx = V17Receiver(14400) if who == "ours" else SpanV17Rx(14400)
+    ok = False
+    for short in (False, True):
+        data = _data(seed + short, 3000)
+        if short:
+            tx.restart(short_train=True)
+            rx.restart(short_train=True)
+        signal = line.process(_send(tx, data))
+        if who == "ours":
+            bits, status = _receive(rx, signal)
+            ok = _trained_exact(bits, status, data)
+        else:
+            rx.bits.clear()
+            rx.events.clear()
+            rx.receive(signal)
+            ok = rx.trained() and np.array_equal(rx.received_bits()[:len(data)], data)
+    return ok
+
+
+@spandsp
+def test_short_train_at_every_receive_level(record_property):
+    """Ours trains short at every level from 0 to -30 dB below nominal; spandsp 0.0.6's
+    result on the same signals is recorded (it fails part of this range)."""
+    levels = list(range(0, -31, -2))
+    ours = {lv: _short_train_at_level(lv, "ours") for lv in levels}
+    theirs = {lv: _short_train_at_level(lv, "spandsp") for lv in levels}
+    failed = [lv for lv, ok in theirs.items() if not ok]
+    record_property("spandsp_short_train_failed_at_db", failed)
+    print("spandsp 0.0.6 short train failed at", failed, "dB below nominal")
+    assert all(ours.values()), ours
+
+
+# --- line model --------------------------------------------------------------------
+
+#: Line SNR (dB, noise over 0-4 kHz) each rate is tested at: about 2 dB above where
+#: errors start.
+PRACTICAL_SNR = {14400: 25.0, 12000: 23.0, 9600: 19.0, 7200: 16.0}
+
+
+def _line_trial(rate, seed, *, level_db, codec, freq, ppm, snr, short=True):
+    line = LineModel(seed, level_db=level_db, codec=codec, freq_offset_hz=freq,
+                     clock_ppm=ppm, snr_db=snr)
+    tx, rx = V17Transmitter(rate), V17Receiver(rate)
+    results = []
+    for train_short in ((False, True) if short else (False,)):
+        data = _data(seed * 3 + train_short, 2000)
+        if train_short:
+            tx.restart(short_train=True)
+            rx.restart(short_train=True)
+        bits, status = _receive(rx, line.process(_send(tx, data, lead=200 + seed % 97)))
+        results.append(_trained_exact(bits, status, data))
+    return all(results)
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_line_model_worst_corners(rate):
+    """A-law and µ-law, 30 dB below nominal, ±10 Hz, ±100 ppm, practical SNR."""
+    for i, (codec, freq, ppm) in enumerate((("alaw", 10.0, 100.0), ("ulaw", -10.0, -100.0))):
+        level = -30.0 if i == 0 else 0.0
+        snr = PRACTICAL_SNR[rate] if i == 1 else None      # -30 dB: G.711 sets the SNR
+        assert _line_trial(rate, 11 + i, level_db=level, codec=codec, freq=freq, ppm=ppm, snr=snr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rate", RATES)
+def test_line_model_sweep(rate):
+    """Seeded trials over levels 0..-30 dB, both laws, ±10 Hz, ±100 ppm and the practical
+    SNR (or G.711 alone at low levels): at least 99 % train and come through bit-exact."""
+    rng = np.random.default_rng(rate)
+    trials = 100
+    ok = 0
+    for seed in range(trials):
+        level = float(rng.choice([0, -6, -12, -18, -24, -30]))
+        codec = ["alaw", "ulaw"][seed % 2]
+        freq = float(rng.uniform(-10, 10))
+        ppm = float(rng.uniform(-100, 100))
+        snr = PRACTICAL_SNR[rate] if level > -18 else None
+        ok += _line_trial(rate, 1000 + seed, level_db=level, codec=codec, freq=freq, ppm=ppm, snr=snr)
+    assert ok >= 0.99 * trials, f"{ok}/{trials}"
