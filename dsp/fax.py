@@ -1,0 +1,298 @@
+"""FaxTerminal: one fax call over audio — modems, HDLC, T.30 and T.4 joined per tick.
+
+What: `receive(samples)` (or `fillin(n)` for a lost block) and `transmit(n)` once per
+20 ms tick, 8000 Hz int16 samples each way (DESIGN.md §3–4).  Inside, a `T30Session`
+runs the procedure; its front-end requests are applied within the same call: tones
+(CED, CNG), V.21 HDLC for control frames, the fast modem (V.27 ter, V.29, V.17) for TCF,
+non-ECM images and ECM blocks.  Events (`PageReceived`, `PageSent`, `CallFinished`, ...)
+collect in `events`.
+
+How it listens (as spandsp's fax.c does): while T.30 waits for the fast modem, V.21 is
+watched too.  Whichever declares itself first wins the turn — the fast receiver by
+training, V.21 by HDLC framing — and only the winner's carrier reports reach T.30, so
+noise on the idle V.21 detector cannot end a page and a failed fast train cannot hide a
+repeated DCS.  Whatever we transmit, we do not listen (half duplex).
+
+How it speaks: 75 ms of silence before every modem transmission (T.30 §5.3.2.2), 1 s of
+flags before V.21 frames (T.30 §5.3.1), 200 ms of flags before ECM frames; a
+transmission ends when the modem returns fewer samples than asked, and T.30 hears
+SEND_COMPLETE.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import numpy as np
+
+from dsp import g711
+from dsp.hdlc import Frame as HdlcFrame, HdlcEvent, HdlcReceiver, encode_frames, preamble_flags
+from dsp.modems.base import ModemStatus, Status
+from dsp.modems.v17 import V17Receiver, V17Transmitter
+from dsp.modems.v21 import V21Receiver, V21Transmitter
+from dsp.modems.v27ter import V27terReceiver, V27terTransmitter
+from dsp.modems.v29 import V29Receiver, V29Transmitter
+from dsp.t30.dis import Modem
+from dsp.t30.events import (
+    CallFinished, FrontEnd, SendFrames, SendImage, SendTCF, SendTone, Silence, StartReceiving, Tone,
+)
+from dsp.t30.session import SessionConfig, T30Session
+
+SAMPLE_RATE = 8000
+GAP_MS = 75
+TONE_DBM0 = -11.0
+_STATUS = {Status.CARRIER_UP: FrontEnd.CARRIER_UP, Status.CARRIER_DOWN: FrontEnd.CARRIER_DOWN,
+           Status.TRAINING_SUCCEEDED: FrontEnd.TRAINING_SUCCEEDED,
+           Status.TRAINING_FAILED: FrontEnd.TRAINING_FAILED}
+
+
+class Turn(enum.Enum):
+    """Who owns the receive side while T.30 waits for the fast modem."""
+
+    BOTH = "both"
+    FAST = "fast"
+    V21 = "v21"
+
+
+def _fast_transmitter(modem: Modem, rate: int, short_train: bool):
+    if modem is Modem.V17:
+        return V17Transmitter(rate, short_train=short_train)
+    if modem is Modem.V29:
+        return V29Transmitter(rate)
+    return V27terTransmitter(rate)
+
+
+def _fast_receiver(modem: Modem, rate: int, cache: dict):
+    """One receiver per modem and rate for the whole call (V.17's short train reuses what
+    its last long train learnt)."""
+    key = (modem, rate)
+    if key not in cache:
+        cache[key] = (V17Receiver(rate) if modem is Modem.V17 else V29Receiver(rate)
+                      if modem is Modem.V29 else V27terReceiver(rate))
+    return cache[key]
+
+
+class _Tone:
+    """A sine at `hz`, `on` samples on and `off` off, repeating (`off` 0: one burst)."""
+
+    def __init__(self, hz: float, on: int, off: int = 0, repeat: bool = False) -> None:
+        self.hz, self.on, self.off, self.repeat = hz, on, off, repeat
+        self.amp = g711.dbm0_to_amplitude(TONE_DBM0)
+        self.n = 0
+
+    def transmit(self, n: int) -> np.ndarray:
+        period = self.on + self.off
+        if not self.repeat:
+            n = max(0, min(n, self.on - self.n))
+        idx = np.arange(self.n, self.n + n)
+        self.n += n
+        gate = (idx % period) < self.on if period else np.ones(n, bool)
+        out = self.amp * np.sin(2 * math.pi * self.hz * idx / SAMPLE_RATE) * gate
+        return np.rint(out).astype(np.int16)
+
+
+class _Silence:
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def transmit(self, n: int) -> np.ndarray:
+        m = max(0, min(n, self.left))
+        self.left -= m
+        return np.zeros(m, np.int16)
+
+
+class _Chain:
+    """Transmitters one after another; finished when the last one is."""
+
+    def __init__(self, *parts) -> None:
+        self.parts = list(parts)
+
+    def transmit(self, n: int) -> np.ndarray:
+        out = []
+        need = n
+        while need > 0 and self.parts:
+            got = self.parts[0].transmit(need)
+            out.append(got)
+            need -= len(got)
+            if need > 0:
+                self.parts.pop(0)
+        return np.concatenate(out) if out else np.zeros(0, np.int16)
+
+
+class FaxTerminal:
+    """A fax terminal on one audio channel (see the module docstring)."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.session = T30Session(config)
+        self.events: list = []
+        self._tx = None  # the transmission T.30 waits on
+        self._background = None  # CNG while listening
+        self._listen: StartReceiving | None = None
+        self._turn = Turn.V21
+        self._v21 = V21Receiver()
+        self._v21_hdlc = HdlcReceiver()
+        self._fast = None
+        self._fast_hdlc = HdlcReceiver()
+        self._fast_cache: dict = {}
+        self._fast_trained = False
+        self.samples_in = 0
+        self._apply()
+
+    # --- the per-tick API -------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.session.finished
+
+    @property
+    def result(self) -> CallFinished | None:
+        return next((e for e in self.events if isinstance(e, CallFinished)), None)
+
+    def receive(self, samples: np.ndarray) -> None:
+        samples = np.asarray(samples, np.int16)
+        if self._listen is not None and not self.finished:
+            if self._listen.modem is Modem.V21 or self._turn is not Turn.FAST:
+                self._v21_items(self._v21.receive(samples))
+            if self._fast is not None and self._turn is not Turn.V21:
+                self._fast_items(self._fast.receive(samples))
+        self._advance(len(samples))
+
+    def fillin(self, n: int) -> None:
+        """`n` samples were lost on the way (a missing packet): the receivers hold on."""
+        if self._listen is not None and not self.finished:
+            self._v21.fillin(n)
+            if self._fast is not None:
+                self._fast.fillin(n)
+        self._advance(n)
+
+    def transmit(self, n: int) -> np.ndarray:
+        """Exactly `n` samples (silence when there is nothing to say)."""
+        out = []
+        need = n
+        guard = 0
+        while need > 0 and self._tx is not None and guard < 16:
+            guard += 1
+            tx = self._tx
+            got = tx.transmit(need)
+            out.append(np.asarray(got, np.int16))
+            need -= len(got)
+            if need > 0 and self._tx is tx:
+                self._tx = None
+                self.session.front_end_status(FrontEnd.SEND_COMPLETE)
+                self._apply()
+        if need > 0:
+            if self._background is not None and self._tx is None:
+                out.append(self._background.transmit(need))
+            else:
+                out.append(np.zeros(need, np.int16))
+        return np.concatenate(out) if len(out) > 1 else out[0]
+
+    # --- receive paths ----------------------------------------------------------
+
+    def _v21_items(self, items) -> None:
+        for item in items:
+            if isinstance(item, ModemStatus):
+                status = _STATUS.get(item.status)
+                if status is not None and self._turn is Turn.V21:
+                    self.session.front_end_status(status)
+                continue
+            for ev in self._v21_hdlc.feed(item):
+                if isinstance(ev, HdlcFrame):
+                    if self._turn is Turn.BOTH:
+                        self._take_turn(Turn.V21)
+                    self.session.receive_frame(ev.data, ev.crc_ok)
+                elif ev is HdlcEvent.FRAMING_OK and self._turn is Turn.BOTH:
+                    self._take_turn(Turn.V21)
+        self._apply()
+
+    def _take_turn(self, turn: Turn) -> None:
+        self._turn = turn
+        if turn is Turn.V21:
+            self.session.front_end_status(FrontEnd.CARRIER_UP)
+
+    def _fast_items(self, items) -> None:
+        for item in items:
+            if isinstance(item, ModemStatus):
+                if item.status is Status.TRAINING_SUCCEEDED:
+                    self._fast_trained = True
+                    self._turn = Turn.FAST
+                if item.status is Status.CARRIER_DOWN and not self._fast_trained:
+                    continue
+                if item.status is Status.CARRIER_DOWN:
+                    self._fast_trained = False
+                    if self._turn is Turn.FAST:
+                        self._turn = Turn.BOTH  # V.21 may follow at once
+                status = _STATUS.get(item.status)
+                if status is not None and status is not FrontEnd.CARRIER_UP:
+                    self.session.front_end_status(status)
+                continue
+            if not self._fast_trained:
+                continue
+            if self._listen.hdlc:
+                for ev in self._fast_hdlc.feed(item):
+                    if isinstance(ev, HdlcFrame):
+                        self.session.receive_frame(ev.data, ev.crc_ok)
+            else:
+                self.session.receive_image_bits(item)
+        self._apply()
+
+    def _advance(self, n: int) -> None:
+        self.samples_in += n
+        self.session.advance(n)
+        self._apply()
+
+    # --- applying T.30's requests ------------------------------------------------
+
+    def _apply(self) -> None:
+        while (item := self.session.next_output()) is not None:
+            if isinstance(item, StartReceiving):
+                self._start_receiving(item)
+            elif isinstance(item, SendTone):
+                self._listen = None
+                if item.tone is Tone.CNG:
+                    self._background = _Tone(1100, 4000, 24000, repeat=True)
+                    continue
+                self._send(_Tone(2100, item.ms * 8))
+            elif isinstance(item, Silence):
+                self._send(_Silence(item.ms * 8))
+            elif isinstance(item, SendFrames):
+                self._send_frames(item)
+            elif isinstance(item, SendTCF):
+                tx = _fast_transmitter(item.modem, item.bit_rate, False)
+                tx.feed(np.zeros(item.bit_rate * item.ms // 1000, np.uint8))
+                self._send(_Chain(_Silence(GAP_MS * 8), tx))
+            elif isinstance(item, SendImage):
+                tx = _fast_transmitter(item.modem, item.bit_rate, item.short_train)
+                tx.feed(item.bits)
+                self._send(_Chain(_Silence(GAP_MS * 8), tx))
+            else:
+                self.events.append(item)
+
+    def _send(self, tx) -> None:
+        self._listen = None
+        self._background = None
+        self._tx = tx
+
+    def _send_frames(self, req: SendFrames) -> None:
+        if req.modem is Modem.V21:
+            tx = V21Transmitter()
+            tx.feed(encode_frames(req.frames, preamble=preamble_flags(300, 1.0)))
+        else:
+            tx = _fast_transmitter(req.modem, req.bit_rate, req.short_train)
+            tx.feed(encode_frames(req.frames, preamble=preamble_flags(req.bit_rate, 0.2)))
+        self._send(_Chain(_Silence(GAP_MS * 8), tx))
+
+    def _start_receiving(self, req: StartReceiving) -> None:
+        self._listen = req
+        self._v21_hdlc.restart()
+        if req.modem is Modem.V21:
+            self._fast = None
+            self._turn = Turn.V21
+            self._v21.restart()
+            return
+        self._fast = _fast_receiver(req.modem, req.bit_rate, self._fast_cache)
+        self._fast.restart(short_train=req.short_train)
+        self._fast_hdlc.restart()
+        self._fast_trained = False
+        self._turn = Turn.BOTH
