@@ -129,6 +129,15 @@ def test_text_pages_with_margins_and_utf8():
         assert x0 > 0.5 * g.x_res and y0 > 0.5 * g.y_res and page.height - y1 > 0.5 * g.y_res
 
 
+@pytest.mark.parametrize("paper", PAPERS)
+def test_text_on_every_paper(paper):
+    g = geometry(paper, "standard")
+    page, = render("Grüße — 1.234,56 €\n".encode(), resolution="standard", paper=paper)
+    assert (page.width, page.height, page.y_res) == (g.width, g.height, 98)
+    x0, y0, _, _ = ink_box(page.rows)
+    assert 0.5 * 204 < x0 < 1.2 * 204 and 0.5 * 98 < y0 < 1.2 * 98  # top-left margin about 3/4 inch
+
+
 def _line_width(text: str) -> int:
     page = render(text.encode("utf-8"), resolution="fine")[0]
     x0, _, x1, _ = ink_box(page.rows)

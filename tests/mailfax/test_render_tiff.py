@@ -10,6 +10,8 @@ import subprocess
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageSequence
 
 from dsp.t4 import Page, encode_page
@@ -106,6 +108,34 @@ def test_wrap_received_line_bytes_without_reencoding():
     assert np.array_equal(rows, page.rows) and tuple(round(v) for v in dpi) == (204, 98)
     image, = tiff.read_tiff(data)
     assert image.fill_order == 2 and image.strips == (lsb_first,)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 40), st.sampled_from(CODINGS), st.integers(0, 2**32 - 1))
+def test_random_pages_round_trip_through_tiff(width, height, coding, seed):
+    rows = (np.random.default_rng(seed).random((height, width)) < 0.3).astype(np.uint8)
+    page = Page(rows, 204, 98)
+    data = tiff.write_tiff_f([page, page], coding)
+    back = [tiff.decode_fax_image(image)[0] for image in tiff.read_tiff(data)]
+    assert all(b.same_pixels(page) for b in back)
+    assert all(np.array_equal(r, rows) for r, _ in libtiff_pages(data))
+
+
+def test_wrapped_page_records_fax_quality_tags(tmp_path):
+    page = sample_pages(n=1)[0]
+    coded = tiff.wrap_coded_page(encode_page(page, "mh"), page.width, page.height, "mh", 204, 196,
+                                 bad_rows=7, consecutive_bad_rows=3)
+    path = tmp_path / "rx.tif"
+    path.write_bytes(tiff.write_tiff([coded]))
+    info = subprocess.run(["tiffinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    assert "Bad Fax Lines: 7" in info and "Consecutive Bad Fax Lines: 3" in info
+    assert "Fax Data: uncorrected errors" in info  # CleanFaxData = 2: the raw bytes keep their errors
+
+
+def test_fax_tiff_page_200_inches_long_is_refused():
+    coded = tiff.wrap_coded_page(b"\x00\x01" * 10, 1728, 19600, "mh", 204, 98)
+    with pytest.raises(RenderError, match=r"^TIFF page 1 is 200 inches long, more than the limit of 50 inches$"):
+        render(tiff.write_tiff([coded]))
 
 
 def test_blackiszero_and_cm_resolution_are_understood():
