@@ -22,15 +22,17 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from dsp.t4.page import Page
 from mailfax.config import Config, Trunk
 from mailfax.jobs import FailureClass, JobState, Progress, after_attempt, pick_dialable
 from mailfax.mime import MimeProblem, parse_message
 from mailfax.reports import build_report
 from mailfax.rules import BodyUse
 from mailfax.store import JobRecord, Store
+
+if TYPE_CHECKING:
+    from dsp.t4.page import Page
 
 log = logging.getLogger("mailfax.queue")
 
@@ -86,10 +88,10 @@ def format_header(fmt: str, *, now: float, ident: str, sender: str, to: str, pag
                       **{"from": sender}, to=to, page=page, pages=pages, job=job)
 
 
-Renderer = Callable[..., list[Page]]
+Renderer = Callable[..., "list[Page]"]
 
 
-def _default_render(*args, **kwargs) -> list[Page]:
+def _default_render(*args, **kwargs) -> "list[Page]":
     from mailfax.render import render
 
     return render(*args, **kwargs)
@@ -257,7 +259,6 @@ class QueueRunner:
 
     async def send_reports(self) -> int:
         from mailfax.mail_out import DeliveryError
-        from mailfax.output import thumbnail_png
 
         sent = 0
         now = self.clock()
@@ -277,6 +278,8 @@ class QueueRunner:
             thumb = None
             done = next((j for j in jobs if j.state is JobState.DONE), None)
             if done is not None:
+                from mailfax.output import thumbnail_png
+
                 try:
                     thumb = thumbnail_png(self.store.load_pages(done.id)[0])
                 except (OSError, IndexError):
@@ -299,14 +302,18 @@ class QueueRunner:
     # ------------------------------------------------------------ loop
 
     async def step(self) -> float | None:
-        """One pass over the queue; returns when the next retry falls due (or None)."""
-        while await self.convert_one():
-            pass
+        """One pass over the queue; returns when the next pass is due (None: nothing scheduled).
+
+        Converts at most one job per pass, so calls, reports and a stop request are never
+        held up behind a long queue of conversions; after a conversion the next pass is due
+        at once.
+        """
+        converted = await self.convert_one()
         self.store.wake_retries(self.clock())
         self.cancel_vanished()
         self.start_calls()
         await self.send_reports()
-        return self.store.next_wakeup()
+        return self.clock() if converted else self.store.next_wakeup()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; re-check at least every ``poll`` seconds.

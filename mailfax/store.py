@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
-
 from mailfax.jobs import Candidate, JobSettings, JobState, can_move
 
 SCHEMA = """
@@ -403,6 +401,8 @@ class Store:
         """Store a job's rendered pages (bit-packed, compressed, durably; an internal format)."""
         import io
 
+        import numpy as np
+
         arrays = {}
         for i, p in enumerate(pages):
             arrays[f"p{i}"] = np.packbits(p.rows != 0, axis=1)
@@ -413,6 +413,8 @@ class Store:
 
     def load_pages(self, job_id: int) -> list:
         """The pages stored by `save_pages`, as `dsp.t4.page.Page` values."""
+        import numpy as np
+
         from dsp.t4.page import Page
 
         out = []
