@@ -23,7 +23,7 @@ from dsp.t4.page import RESOLUTIONS, Page
 from mailfax import gs, images, pdfcheck, textpage, tiff
 from mailfax.pagesize import PAPERS, Geometry, geometry
 from mailfax.render_common import Limits, RenderError
-from mailfax.sniff import IMAGE_KINDS, Kind, decode_text, sniff
+from mailfax.sniff import IMAGE_KINDS, Kind, decode_text, describe_unknown, sniff
 
 __all__ = ["render", "render_document", "RenderError", "Limits", "PAPERS", "RESOLUTIONS", "Kind", "sniff"]
 
@@ -52,7 +52,7 @@ def render_document(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
     if kind is Kind.EMPTY:
         raise RenderError("file is empty")
     if kind is Kind.UNKNOWN:
-        raise RenderError("unknown document type (not PDF, PostScript, TIFF, PNG, JPEG, GIF, BMP or UTF-8 text)")
+        raise RenderError(describe_unknown(data))
     if kind is Kind.PDF:
         pages = _render_pdf(data, geo, limits)
     elif kind is Kind.POSTSCRIPT:

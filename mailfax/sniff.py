@@ -66,5 +66,17 @@ def decode_text(data: bytes) -> str | None:
     return None if _BINARY_CONTROLS.search(text) else text
 
 
+def describe_unknown(data: bytes) -> str:
+    """One line saying why `data` was not recognised, for the error message."""
+    head = data[:4096]
+    if b"\x00" not in head:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if not _BINARY_CONTROLS.search(head.decode("latin-1")):
+                return f"text that is not valid UTF-8 (byte 0x{data[exc.start]:02X} at offset {exc.start})"
+    return "unknown document type (not PDF, PostScript, TIFF, PNG, JPEG, GIF, BMP or UTF-8 text)"
+
+
 def _is_text(data: bytes) -> bool:
     return decode_text(data) is not None

@@ -35,6 +35,10 @@ def test_unknown_type():
     assert reason(data).startswith("unknown document type")
 
 
+def test_text_in_another_charset():
+    assert reason("Grüße\n".encode("latin-1")) == "text that is not valid UTF-8 (byte 0xFC at offset 2)"
+
+
 def test_encrypted_pdf_without_password():
     assert reason(encrypt_pdf(good_pdf(), user_password="secret")) == "PDF is encrypted and needs a password"
 
