@@ -9,9 +9,9 @@ saved from the last successful long train (§7, Table 2/V.17) but re-measures th
 so it works at any receive level.
 
 How (one compiled per-sample loop, `_rx_block_py` its plain-Python reference):
-- power: one-pole estimate of x^2.  Carrier up on a 6 dB rise above a slowly tracked
-  floor and above -47 dBm0, so steady line noise never raises it (noise that starts
-  suddenly does, fails training, and drops once the floor has caught up); carrier down when the
+- power: one-pole estimate of x^2.  Acquisition starts on a 6 dB rise above a slowly
+  tracked floor and above -47 dBm0, but CARRIER_UP is only reported once 24 symbols of
+  the ABAB pattern are seen, so line noise, however it starts, never raises it; carrier down when the
   power stays 9 dB under the trained level (or under -52 dBm0) for 20 ms, which works
   while noise continues, and rides through a 20 ms gap.
 - front end: a complex band-pass root-raised-cosine filter (the matched filter shifted to
@@ -57,7 +57,7 @@ AGC_TARGET = 24.0                         # mean |y|^2 of T/2 samples on ABAB, s
 INPUT_TO_T2 = 0.376                       # T/2 power of the filter output per input power (ABAB)
 ACQ_SETTLE = 60                           # symbols of ABAB before measuring carrier
 ACQ_TIMEOUT = 700                         # no reversal by then: training failed
-ALT_NEEDED = 16                           # consecutive ABAB-like symbols before a reversal counts
+ALT_NEEDED = 24                           # consecutive ABAB-like symbols: carrier up, reversal armed
 
 
 class Stage(enum.IntEnum):
@@ -84,8 +84,9 @@ class Event(enum.IntEnum):
 N_F = 26
 # Int state slots.
 (I_STAGE, I_HALF, I_XPOS, I_EQPOS, I_COUNT, I_BELOW, I_SHORT, I_SAVED, I_HOLDOFF, I_ALT,
- I_RING, I_TRAIN_LEN, I_NSYM, I_NEV, I_NBITS, I_PREVY, I_DREG, I_ONES, I_CHECKED) = range(19)
-N_I = 19
+ I_RING, I_TRAIN_LEN, I_NSYM, I_NEV, I_NBITS, I_PREVY, I_DREG, I_ONES, I_CHECKED,
+ I_REPORTED) = range(20)
+N_I = 20
 #: Segment 4 must descramble (hard decisions) to at least this share of ones.
 ONES_NEEDED = 0.75
 
@@ -201,6 +202,10 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
         # ABAB: consecutive symbols 90 degrees apart (B = jA).
         if abs(r1.real) < abs(r1.imag):
             ist[I_ALT] += 1
+            if ist[I_ALT] == ALT_NEEDED and ist[I_REPORTED] == 0:
+                # The ABAB pattern is there: this is a V.17 carrier.
+                ist[I_REPORTED] = 1
+                _event(ist, fst, ev, evq, 1, 0.0)
         else:
             ist[I_ALT] = 0
             fst[F_RRE] = 0.0
@@ -248,8 +253,14 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
             ring[k] = r2
             ist[I_RING] += 1
         if count >= ACQ_TIMEOUT:
-            ist[I_STAGE] = 5
-            _event(ist, fst, ev, evq, 5, 0.0)
+            if ist[I_REPORTED] == 1:
+                ist[I_STAGE] = 5
+                _event(ist, fst, ev, evq, 5, 0.0)
+            else:
+                # Never a V.17 carrier (noise, a tone): back to listening, quietly; the
+                # present level becomes the floor.
+                ist[I_STAGE] = 0
+                fst[F_FLOOR] = fst[F_P]
         return
     if stage == 2:      # TRAIN on known points
         target = tpts[targets[count]]
@@ -346,7 +357,6 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
                 fst[F_FLOOR] += (p - fst[F_FLOOR]) * (1.0 / 8000.0)
             if p > ON_POWER and p > 4.0 * fst[F_FLOOR]:
                 _carrier_up(fst, ist, eq, eqbuf, eqsave)
-                _event(ist, fst, ev, evq, 1, 0.0)
             continue
         if stage == 5:
             fst[F_FLOOR] += (p - fst[F_FLOOR]) * (1.0 / 2000.0)
@@ -370,7 +380,8 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
                 ist[I_NSYM] = k + 1
             ist[I_STAGE] = 0
             fst[F_FLOOR] = p
-            _event(ist, fst, ev, evq, 2, 0.0)
+            if ist[I_REPORTED] == 1:
+                _event(ist, fst, ev, evq, 2, 0.0)
             continue
         if stage == 5:
             continue
@@ -432,7 +443,9 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
 
 
 def _carrier_up(fst, ist, eq, eqbuf, eqsave):
+    """Power has come: start acquiring (CARRIER_UP is reported once ABAB is seen)."""
     ist[I_STAGE] = 1
+    ist[I_REPORTED] = 0
     ist[I_COUNT] = 0
     ist[I_BELOW] = 0
     ist[I_ALT] = 0
