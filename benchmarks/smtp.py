@@ -1,0 +1,136 @@
+"""SMTP acceptance speed: messages/s accepted *durably* by mailfax's listener versus aiosmtpd
+with a no-op handler, in the same run, on loopback.
+
+Each message carries a ~100 KB PDF attachment; several clients (aiosmtplib) send at once
+over persistent connections.  Each server runs in its own process (one core for the
+server, the clients in this one).  Ours parses the MIME, checks the recipient against the
+rules and fsyncs message + job rows before its 250; the reference accepts and discards.
+Runs alternate (reference, ours, reference, ours) and the best of each counts.
+Last line: one JSON object; ratio = ours / reference (higher is better, target >= 0.8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email.policy
+import json
+import multiprocessing as mp
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NoOp:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+
+def serve(kind: str, port: int, data_dir: str, ready) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    if kind == "reference":
+        handler, kw = NoOp(), dict(data_size_limit=50 * 1024 * 1024)
+    else:
+        from mailfax.config import load_config
+        from mailfax.rules import load_rules
+        from mailfax.smtp_in import FaxHandler, smtp_kwargs
+        from mailfax.store import Store
+
+        cfg = Path(data_dir) / "mailfax.yaml"
+        cfg.write_text(f"smtp: {{listen: 127.0.0.1:{port}}}\nfax: {{domains: [fax.test]}}\nstorage: {{data_dir: {data_dir}}}\n")
+        config = load_config(cfg)
+        handler = FaxHandler(config, load_rules(None, config), Store.open(config.storage))
+        kw = smtp_kwargs(config)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: SMTP(handler, **kw), "127.0.0.1", port)
+        ready.set()
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def make_messages(n: int) -> list[bytes]:
+    from tests.support import mailfax_samples as samples
+
+    pdf = samples.pdf(seed=9, noise_kb=100)
+    out = []
+    for i in range(n):
+        m = samples.message(body=f"bench {i}\n", message_id=f"<bench-{i}-{time.time_ns()}@example.com>",
+                            extra={"doc.pdf": pdf})
+        out.append(m.as_bytes(policy=email.policy.SMTP))
+    return out
+
+
+async def blast(port: int, messages: list[bytes], clients: int) -> float:
+    import aiosmtplib
+
+    queue = list(messages)
+
+    async def client():
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=60)
+        await smtp.connect()
+        while queue:
+            msg = queue.pop()
+            await smtp.sendmail("alice@example.com", ["+4930123456@fax.test"], msg)
+        await smtp.quit()
+
+    t = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - t
+
+
+def run_one(kind: str, messages: list[bytes], clients: int) -> float:
+    port = free_port()
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
+        ready = mp.Event()
+        proc = mp.Process(target=serve, args=(kind, port, d, ready), daemon=True)
+        proc.start()
+        assert ready.wait(30), f"{kind} server did not start"
+        asyncio.run(blast(port, messages[:5], 1))  # warm up (imports, first connection)
+        elapsed = asyncio.run(blast(port, messages[5:], clients))
+        proc.terminate()
+        proc.join()
+        if kind == "mailfax":
+            from mailfax.store import Store
+
+            s = Store(Path(d) / "queue.sqlite", Path(d) / "spool")
+            assert s.message_count() == len(messages), "every message must be queued"
+    return (len(messages) - 5) / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=200)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    results: dict[str, list[float]] = {"reference": [], "mailfax": []}
+    for _ in range(args.rounds):
+        for kind in ("reference", "mailfax"):
+            rate = run_one(kind, make_messages(args.messages + 5), args.clients)
+            results[kind].append(rate)
+            print(f"{kind:9s}: {rate:7.1f} messages/s", flush=True)
+    ours, ref = max(results["mailfax"]), max(results["reference"])
+    print(json.dumps({
+        "benchmark": "smtp", "messages": args.messages, "clients": args.clients, "attachment_kb": 100,
+        "mailfax_msgs_per_s": round(ours, 1), "aiosmtpd_noop_msgs_per_s": round(ref, 1),
+        "ratio": round(ours / ref, 3), "target_ratio": 0.8, "durable": True,
+    }))
+
+
+if __name__ == "__main__":
+    main()
