@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp.t4._jit import jit
-from dsp.t4.codes import EOL_SEEN, MODE_HORIZONTAL, MODE_LEN, MODE_PASS, MODE_VAL, RUN_LEN, RUN_VAL
+from dsp.t4.codes import MODE_HORIZONTAL, MODE_LEN, MODE_PASS, MODE_VAL, RUN_LEN, RUN_VAL
 from dsp.t4.encode import CODINGS
 from dsp.t4.page import Page
 
@@ -87,51 +87,52 @@ def _next_eol(data, pos, nbits):
     return -1
 
 
-@_jit
-def _read_run(data, pos, colour, rv, rl):
-    """One run length (make-up codes then a terminating code); returns (run, pos), run < 0 on error."""
-    run = 0
-    while True:
-        idx = _peek(data, pos, 13)
-        v = rv[colour, idx]
-        if v < 0:
-            return -1, pos
-        pos += rl[colour, idx]
-        run += v
-        if v < 64:
-            return run, pos
+# The per-code loops below read codes with the bit window and table look-up inlined by
+# hand: a numba call per code costs several times the work it does.  A window is the 32
+# bits from the octet holding ``pos``; ``(w >> (32 - (pos & 7) - n)) & mask`` is the
+# next ``n`` (<= 25) bits.
 
 
 @_jit
-def _record(cur, n, x):
-    """Append change ``x``; a change at the same place as the last one cancels it (zero run)."""
-    if n > 0 and cur[n - 1] == x:
-        return n - 1
-    cur[n] = x
-    return n + 1
+def _decode_1d(data, pos, nbits, width, cur):
+    """T.4 §4.1: one MH row into ``cur``; returns (number of changes or -1, pos).
 
-
-@_jit
-def _decode_1d(data, pos, nbits, width, cur, rv, rl):
-    """T.4 §4.1: one MH row into ``cur``; returns (number of changes or -1, pos)."""
+    Zero-length runs cancel the change before them (a change at the same place).
+    """
     a0 = 0
     colour = 0
     n = 0
     while a0 < width:
-        run, pos = _read_run(data, pos, colour, rv, rl)
-        if run < 0 or pos > nbits:
-            return -1, pos
+        run = 0
+        while True:  # make-up codes, then a terminating code
+            i = pos >> 3
+            w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
+            idx = (w >> (19 - (pos & 7))) & 0x1FFF
+            v = RUN_VAL[colour, idx]
+            if v < 0:
+                return -1, pos
+            pos += RUN_LEN[colour, idx]
+            run += v
+            if v < 64:
+                break
         a0 += run
-        if a0 > width:
+        if a0 > width or pos > nbits:
             return -1, pos
         if a0 < width:
-            n = _record(cur, n, a0)
+            if n > 0 and cur[n - 1] == a0:
+                n -= 1
+            else:
+                cur[n] = a0
+                n += 1
         colour ^= 1
+    cur[n] = width
+    cur[n + 1] = width
+    cur[n + 2] = width
     return n, pos
 
 
 @_jit
-def _decode_2d(data, pos, nbits, width, cur, ref, rv, rl, mv, ml):
+def _decode_2d(data, pos, nbits, width, cur, ref):
     """T.4 §4.2.1.3 / T.6 §2.2: one 2-D row against ``ref`` (with sentinels) into ``cur``."""
     a0 = -1
     colour = 0
@@ -144,37 +145,49 @@ def _decode_2d(data, pos, nbits, width, cur, ref, rv, rl, mv, ml):
             bi += 1
         if (bi & 1) != colour:
             bi += 1
-        b1 = ref[bi]
-        b2 = ref[bi + 1]
-        idx = _peek(data, pos, 7)
-        mode = mv[idx]
+        i = pos >> 3
+        w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
+        idx = (w >> (25 - (pos & 7))) & 0x7F
+        mode = MODE_VAL[idx]
         if mode < 0:
             return -1, pos
-        pos += ml[idx]
+        pos += MODE_LEN[idx]
         if mode == MODE_PASS:
-            a0 = b2
+            a0 = ref[bi + 1]
         elif mode == MODE_HORIZONTAL:
-            r1, pos = _read_run(data, pos, colour, rv, rl)
-            if r1 < 0:
-                return -1, pos
-            r2, pos = _read_run(data, pos, colour ^ 1, rv, rl)
-            if r2 < 0:
-                return -1, pos
-            a1 = (a0 if a0 > 0 else 0) + r1
-            a2 = a1 + r2
-            if a2 > width:
-                return -1, pos
-            if a1 < width:
-                n = _record(cur, n, a1)
-            if a2 < width:
-                n = _record(cur, n, a2)
-            a0 = a2
+            start = a0 if a0 > 0 else 0
+            c = colour
+            for _ in range(2):  # a0a1 in the current colour, then a1a2 in the other
+                run = 0
+                while True:
+                    i = pos >> 3
+                    w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
+                    idx = (w >> (19 - (pos & 7))) & 0x1FFF
+                    v = RUN_VAL[c, idx]
+                    if v < 0:
+                        return -1, pos
+                    pos += RUN_LEN[c, idx]
+                    run += v
+                    if v < 64:
+                        break
+                start += run
+                if start > width:
+                    return -1, pos
+                if start < width:
+                    if n > 0 and cur[n - 1] == start:
+                        n -= 1
+                    else:
+                        cur[n] = start
+                        n += 1
+                c ^= 1
+            a0 = start
         else:
-            a1 = b1 + mode - 5  # MODE_VERTICAL_BASE + d + 3 == mode
-            if a1 > width or a1 < 0 or (a0 >= 0 and a1 <= a0):
+            a1 = ref[bi] + mode - 5  # mode == MODE_VERTICAL_BASE + (a1 - b1) + 3
+            if a1 > width or a1 < 0 or a1 <= a0:
                 return -1, pos
             if a1 < width:
-                n = _record(cur, n, a1)
+                cur[n] = a1
+                n += 1
             a0 = a1
             colour ^= 1
         if pos > nbits:
@@ -186,90 +199,90 @@ def _decode_2d(data, pos, nbits, width, cur, ref, rv, rl, mv, ml):
 
 
 @_jit
-def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref, ref_n, one_d, eols, eol_mode,
-                   changes, row_start, row_bad, rv, rl, mv, ml):
+def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref_in, ref_n, one_d, eols, eol_mode,
+                   changes, row_start):
     """Decode rows from bit ``pos`` until the data, the page or the buffers end.
 
-    ``ref`` (length width + 4) holds the previous row's changes and is updated in place;
-    ``one_d`` is the MR tag of the last EOL, ``eols`` the EOLs seen since the last row,
-    ``eol_mode`` whether the stream uses EOLs.  Row y's changes go to
-    changes[row_start[y]:row_start[y+1]].  Returns (reason, rows, bad, pos, ref_n,
-    one_d, eols, eol_mode).
+    Row y's changes, followed by three ``width`` sentinels, are decoded straight into
+    changes[row_start[y]:row_start[y+1]], where the next row finds them as its
+    reference line.  ``ref_in`` (length width + 4) holds the reference line for the
+    first row and receives the last row's at the end; ``one_d`` is the MR tag of the last
+    EOL, ``eols`` the EOLs seen since the last row, ``eol_mode`` whether the stream uses
+    EOLs.  Returns (reason, rows, bad, pos, ref_n, one_d, eols, eol_mode).
     """
-    cur = np.empty(width + 4, np.int64)
+    ref = ref_in[:]
     nrows = 0
     bad = 0
     row_start[0] = 0
+    reason = ROWS_FULL
     while nrows < max_rows:
         # Row boundary: fill and EOLs (MH/MR), EOFB (MMR), or the end of the data.
         z = _count_zeros(data, pos, nbits)
         if pos + z >= nbits:
-            return DATA_END, nrows, bad, pos, ref_n, one_d, eols, eol_mode
+            reason = DATA_END
+            break
         if z >= 11:
             pos += z + 1
             eols += 1
             eol_mode = True
             if coding == 2 or eols >= END_EOLS:
-                return PAGE_END, nrows, bad, pos, ref_n, one_d, eols, eol_mode
+                reason = PAGE_END
+                break
             if coding == 1:
                 if pos >= nbits:
-                    return DATA_END, nrows, bad, pos, ref_n, one_d, eols, eol_mode
+                    reason = DATA_END
+                    break
                 one_d = _peek(data, pos, 1)
                 pos += 1
             continue
+        start = row_start[nrows]
+        if start + width + 4 > changes.shape[0]:
+            reason = NO_SPACE
+            break
+        cur = changes[start : start + width + 4]
         row_pos = pos
         if coding == 0 or (coding == 1 and one_d):
-            n, pos = _decode_1d(data, pos, nbits, width, cur, rv, rl)
-            if n >= 0:
-                cur[n] = width
-                cur[n + 1] = width
-                cur[n + 2] = width
+            n, pos = _decode_1d(data, pos, nbits, width, cur)
         else:
-            n, pos = _decode_2d(data, pos, nbits, width, cur, ref, rv, rl, mv, ml)
+            n, pos = _decode_2d(data, pos, nbits, width, cur, ref)
         if n >= 0 and eol_mode and coding != 2:
             # T.4 rows end at an EOL: only fill may follow the row's last code.
             z = _count_zeros(data, pos, nbits)
             if z < 11 and pos + z < nbits:
                 n = -1
-        start = row_start[nrows]
-        if n >= 0:
-            if start + n > changes.shape[0]:
-                return NO_SPACE, nrows, bad, row_pos, ref_n, one_d, eols, eol_mode
-            changes[start : start + n] = cur[:n]
-            ref[: n + 3] = cur[: n + 3]
-            ref_n = n
-            row_bad[nrows] = 0
-        else:
+        if n < 0:
             if coding == 2:
-                return FATAL, nrows, bad, row_pos, ref_n, one_d, eols, eol_mode
-            if start + ref_n > changes.shape[0]:
-                return NO_SPACE, nrows, bad, row_pos, ref_n, one_d, eols, eol_mode
-            changes[start : start + ref_n] = ref[:ref_n]  # repeat the previous row
-            row_bad[nrows] = 1
+                pos = row_pos
+                reason = FATAL
+                break
+            n = ref_n
+            cur[: n + 3] = ref[: n + 3]  # repeat the previous row
             bad += 1
             pos = _next_eol(data, row_pos, nbits)
             if pos < 0:
                 pos = nbits
+        ref = cur
+        ref_n = n
         eols = 0
         nrows += 1
-        row_start[nrows] = start + (n if n >= 0 else ref_n)
-    return ROWS_FULL, nrows, bad, pos, ref_n, one_d, eols, eol_mode
+        row_start[nrows] = start + n + 3
+    ref_in[: ref_n + 3] = ref[: ref_n + 3]
+    return reason, nrows, bad, pos, ref_n, one_d, eols, eol_mode
 
 
 @_jit
 def _paint(out, changes, row_start, nrows, width):
-    """Set the black runs (between even and odd changes) of each row to 1."""
+    """Set the black runs (from each even to the next odd change) of each row to 1."""
     for y in range(nrows):
         s = row_start[y]
-        e = row_start[y + 1]
+        e = row_start[y + 1] - 3  # sentinels: a last black run ends at width
         for i in range(s, e, 2):
-            b = changes[i + 1] if i + 1 < e else width
-            out[y, changes[i] : b] = 1
+            out[y, changes[i] : changes[i + 1]] = 1
 
 
 def white_reference(width: int) -> np.ndarray:
     """A reference line for the first row: no changes, just the ``width`` sentinels."""
-    ref = np.empty(width + 4, np.int64)
+    ref = np.empty(width + 4, np.int32)
     ref[:] = width
     return ref
 
@@ -299,14 +312,13 @@ def run_kernel(data: np.ndarray, nbits: int, pos: int, width: int, coding: int, 
                ref: np.ndarray, ref_n: int, one_d: int, eols: int, eol_mode: bool) -> KernelRun:
     """Decode from ``data`` (MSB-first, >= PAD zero bytes past ``nbits``), growing buffers as needed."""
     rows_cap = min(max_rows, nbits + 2) if max_rows is not None else nbits + 2
-    room = nbits + 64
+    room = nbits + 4 * min(rows_cap, 4096) + width + 64
     saved_ref = ref.copy()
     while True:
-        changes = np.empty(room, np.int64)
+        changes = np.empty(room, np.int32)
         row_start = np.empty(rows_cap + 1, np.int64)
-        row_bad = np.empty(rows_cap + 1, np.uint8)
         out = _decode_kernel(data, nbits, pos, width, coding, rows_cap, ref, ref_n, int(one_d), eols, eol_mode,
-                             changes, row_start, row_bad, RUN_VAL, RUN_LEN, MODE_VAL, MODE_LEN)
+                             changes, row_start)
         if out[0] != NO_SPACE:
             reason, nrows, bad, pos_out, ref_n_out, one_d_out, eols_out, eol_mode_out = out
             return KernelRun(int(reason), int(nrows), int(bad), int(pos_out), int(ref_n_out), bool(one_d_out),
