@@ -221,9 +221,11 @@ class QueueRunner:
         except Exception as e:
             log.exception("fax sender failed on job %d", job.id)
             outcome = SendOutcome(f"internal error: {type(e).__name__}: {e}", FailureClass.LINE, 0)
-        self.record(job, outcome)
+        state = self.record(job, outcome)
         self.calls.pop(job.id, None)
         self.wake.set()
+        if state is JobState.RETRY_WAIT and job.settings.notify_requeue:
+            await self.send_requeue_report(job.id)
 
     def record(self, job: JobRecord, outcome: SendOutcome) -> JobState | None:
         """Store one call's outcome and decide what follows (retry, done, failed)."""
@@ -298,6 +300,22 @@ class QueueRunner:
             self.store.mark_reported(mid, "sent")
             sent += 1
         return sent
+
+    async def send_requeue_report(self, job_id: int) -> bool:
+        """Tell the sender a fax failed for now and when it will be tried again (notify_requeue)."""
+        from mailfax.mail_out import DeliveryError
+
+        job = self.store.job(job_id)
+        msg = self.store.message(job.message) if job is not None else None
+        if self.mailer is None or msg is None or not msg.sender:
+            return False
+        report = build_report(msg, [job], from_address=self.config.relay.from_address, now=self.clock())
+        try:
+            await self.mailer.send(report, sender="", recipients=[msg.sender])
+        except DeliveryError as e:
+            log.warning("requeue notice for job %d not sent: %s", job_id, e)
+            return False
+        return True
 
     # ------------------------------------------------------------ loop
 

@@ -67,10 +67,10 @@ def env(tmp_path, sink):
     store.close()
 
 
-def ready(store, sender_addr, numbers, pages=2, notify="always"):
+def ready(store, sender_addr, numbers, pages=2, notify="always", requeue=False):
     acc = store.accept(b"Subject: Invoice\r\nMessage-ID: <orig@example.com>\r\n\r\nx\r\n",
                        Envelope(sender_addr, message_id="<orig@example.com>", subject="Invoice"),
-                       [NewJob(n, n, None, JobSettings(notify=notify)) for n in numbers], T0)
+                       [NewJob(n, n, None, JobSettings(notify=notify, notify_requeue=requeue)) for n in numbers], T0)
     rows = np.zeros((200, 1728), dtype=np.uint8)
     rows[50:60, 100:900] = 1
     for jid in acc.jobs:
@@ -150,3 +150,15 @@ def test_mailer_errors_are_transient_or_permanent(env, sink):
     with pytest.raises(DeliveryError) as e:
         asyncio.run(closed.send(m, sender="", recipients=["a@b.test"]))
     assert e.value.transient
+
+
+def test_requeue_notice_says_when_the_next_try_is(env):
+    store, sender, runner, sink = env
+    ready(store, "erin@example.com", ["+4930666"], requeue=True)
+    sender.script["+4930666"] = [Attempt(FailureClass.BUSY)]
+    asyncio.run(settle(runner))
+    (_, rcpts, rep), = sink.messages
+    body = rep.get_body(("plain",)).get_content()
+    assert rcpts == ["erin@example.com"] and "will retry" in rep["Subject"]
+    assert "the line was busy" in body and "another attempt at 2023-11-14 22:16:20 UTC" in body
+    assert store.message(1).report_state == "pending"  # the final report is still to come
