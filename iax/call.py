@@ -26,12 +26,12 @@ from collections import deque
 from . import auth
 from .events import (CallAccepted, CallAnswered, CallEnded, CallProceeding, CallRinging,
                      DtmfReceived, EndReason, Event, IncomingCall, VoiceReceived)
-from .frames import (Control, Format, FrameType, FullFrame, Iax, MiniFrame, encode_full,
-                     encode_mini)
+from .frames import MINI_HEADER as _MINI
+from .frames import Control, Format, FrameType, FullFrame, Iax
 from .ies import IE, AuthMethod, IEMap, decode_ies, encode_ies
 from .options import EndpointOptions, Peer
 from .dialog import Dialog, Out
-from .reliable import Arrival, ts_diff, unwrap16
+from .reliable import Arrival, unwrap16
 
 Addr = tuple[str, int]
 VOICE_RESYNC_MS = 640  # resync the voice clock to real time past this skew (as Asterisk)
@@ -105,11 +105,6 @@ _IAX_INPUTS = {Iax.AUTHREQ: I.AUTHREQ, Iax.AUTHREP: I.AUTHREP, Iax.ACCEPT: I.ACC
                Iax.REJECT: I.REJECT, Iax.HANGUP: I.HANGUP}
 _CONTROL_INPUTS = {Control.RINGING: I.RINGING, Control.PROCEEDING: I.PROCEEDING,
                    Control.ANSWER: I.ANSWER, Control.HANGUP: I.HANGUP}
-
-
-def voice_ms(nbytes: int, fmt: int) -> int:
-    """Milliseconds of audio in ``nbytes`` at 8 kHz (slin is 2 bytes a sample)."""
-    return nbytes // 16 if fmt == Format.SLINEAR else nbytes // 8
 
 
 class Call(Dialog):
@@ -215,33 +210,48 @@ class Call(Dialog):
         elif ft == FrameType.DTMF_END and 0x20 < sub < 0x7F:
             self._events.append(DtmfReceived(self.callno, chr(sub)))
 
-    def handle_mini(self, frame: MiniFrame, now: float) -> None:
+    def handle_mini(self, timestamp16: int, payload: bytes, now: float) -> None:
         """Mini voice frame: rebuild the 32-bit timestamp from the last one (§8.1.2)."""
         self._last_rx = now
         self.frames_in += 1
-        if self.state in (CallState.ACCEPTED, CallState.UP) and self._rx_voice_ts:
-            ts = unwrap16(self._rx_voice_ts, frame.timestamp)
-            if ts_diff(ts, self._rx_voice_ts) > 0:
+        last = self._rx_voice_ts
+        if last and self._voice_ok:
+            ts = unwrap16(last, timestamp16)
+            if (ts - last) & 0xFFFFFFFF < 0x80000000:
                 self._rx_voice_ts = ts
-            self._events.append(VoiceReceived(self.callno, ts, frame.payload))
+            self._events.append(VoiceReceived(self.callno, ts, payload))
 
-    def send_voice(self, payload: bytes, now: float) -> bool:
-        """Voice out: first frame full, then minis, a full frame when the high 16 bits change."""
+    def send_voice(self, payload: bytes, now: float) -> int:
+        """Voice out: first frame full, then minis, a full frame when the high 16 bits change.
+
+        Returns 0 when the call cannot carry voice, 1 for a mini frame, 2 for a full frame.
+        """
         if self.state is not CallState.UP:
-            return False
-        elapsed = self.elapsed_ms(now)
-        if self._tx_next is None or abs(ts_diff(elapsed, self._tx_next)) > VOICE_RESYNC_MS:
-            ts, full = max(elapsed, 1), True
+            return 0
+        ts = self._tx_next
+        elapsed = int((now - self._start) * 1000) & 0xFFFFFFFF
+        skew = (elapsed - ts) & 0xFFFFFFFF if ts is not None else 0
+        if ts is None or VOICE_RESYNC_MS < skew < 0x100000000 - VOICE_RESYNC_MS:
+            ts, full = max(elapsed, 1), True  # first frame, or the sender's clock slipped
         else:
-            ts, full = self._tx_next, False
-        full = full or (ts >> 16) != (self._tx_last >> 16)
-        self._tx_last, self._tx_next = ts, (ts + voice_ms(len(payload), self.format)) & 0xFFFFFFFF
+            full = (ts >> 16) != (self._tx_last >> 16)
+        self._tx_last = ts
+        self._tx_next = (ts + (len(payload) >> self._ms_shift)) & 0xFFFFFFFF
         if full:
             self.send(FrameType.VOICE, self.format, payload, now, ts=ts)
-        else:
-            self.frames_out += 1
-            self._out.append((encode_mini(self.callno, ts, payload), self.addr))
-        return True
+            return 2
+        self.frames_out += 1
+        self._out.append((_MINI.pack(self.callno, ts & 0xFFFF) + payload, self.addr))
+        return 1
+
+    @property
+    def _voice_ok(self) -> bool:
+        return self.state is CallState.UP or self.state is CallState.ACCEPTED
+
+    @property
+    def _ms_shift(self) -> int:
+        """log2 of bytes per millisecond at 8 kHz: 3 for G.711, 4 for 16-bit slin."""
+        return 4 if self.format == Format.SLINEAR else 3
 
     def on_timer(self, now: float) -> None:
         if not self.resend_due(now):

@@ -23,8 +23,7 @@ from . import auth
 from .call import CAUSE_NO_CODEC, Call, Input
 from .dialog import Dialog
 from .events import Event, IncomingCall
-from .frames import (Format, FrameType, FullFrame, Iax, MetaFrame, MiniFrame, decode,
-                     encode_full)
+from .frames import Format, FrameType, FullFrame, Iax, MetaFrame, decode, encode_full
 from .ies import IE, IEMap, decode_ies, encode_ies
 from .options import EndpointOptions, Peer
 from .registration import RegClient, Registrar, Registration, RegServer, RegState
@@ -72,14 +71,15 @@ class Endpoint:
         self._now = now
         self.stats.datagrams_in += 1
         try:
-            frame = decode(data)
-            if isinstance(frame, MiniFrame):
-                d = self._by_remote.get((addr, frame.src_call))
-                if isinstance(d, Call):
-                    d.handle_mini(frame, now)
+            if len(data) >= 4 and data[0] < 0x80 and (data[0] or data[1]):  # mini: hot path
+                d = self._by_remote.get((addr, (data[0] << 8) | data[1]))
+                if d.__class__ is Call:
+                    d.handle_mini((data[2] << 8) | data[3], data[4:], now)  # type: ignore
                 else:
                     self.stats.unknown_call += 1
-            elif isinstance(frame, FullFrame):
+                return
+            frame = decode(data)
+            if isinstance(frame, FullFrame):
                 self._receive_full(frame, addr, now)
             elif isinstance(frame, MetaFrame):
                 self.stats.meta_dropped += 1
@@ -120,6 +120,9 @@ class Endpoint:
         self._out.clear()
         return out
 
+    def has_events(self) -> bool:
+        return bool(self._events)
+
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
@@ -159,11 +162,12 @@ class Endpoint:
 
     def send_voice(self, call: int, payload: bytes, now: float) -> bool:
         d = self._dialogs.get(call)
-        if not isinstance(d, Call) or not d.send_voice(payload, now):
+        if d.__class__ is not Call:
             return False
-        if d.unacked:
-            self._after(d)
-        return True
+        sent = d.send_voice(payload, now)  # type: ignore[union-attr]
+        if sent == 2:  # a full frame now waits for its ACK: its timer matters
+            self._after(d)  # type: ignore[arg-type]
+        return sent > 0
 
     def register(self, server: Addr, username: str, secret: str | None = None,
                  refresh: int = 60, now: float | None = None) -> int:
