@@ -53,6 +53,23 @@ def image_pages(data: bytes, geo: Geometry, limits: Limits, *, all_frames: bool 
     return pages
 
 
+def bilevel_pages(data: bytes, resolutions: list[tuple[int, int]]) -> list[Page]:
+    """Pages of a bilevel multi-page TIFF already at fax size, pixel for pixel (no fitting).
+
+    For fax TIFFs that dsp.t4 does not decode (CCITT RLE, uncompressed, PackBits): libtiff
+    reads them, and each page keeps its own resolution.
+    """
+    try:
+        im = Image.open(io.BytesIO(data))
+        pages = []
+        for frame, (x_res, y_res) in zip(ImageSequence.Iterator(im), resolutions):
+            ink = ~np.asarray(frame.convert("1"), dtype=bool)
+            pages.append(Page(ink.astype(np.uint8), x_res, y_res))
+    except Exception as exc:
+        raise RenderError(f"cannot decode TIFF: {_short(exc)}") from None
+    return pages
+
+
 def _check_size(im: Image.Image, limits: Limits) -> None:
     w, h = im.size
     if w <= 0 or h <= 0:

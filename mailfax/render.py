@@ -118,6 +118,9 @@ def _render_tiff(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
     if len(found) > limits.max_pages:
         raise RenderError(f"TIFF has more than {limits.max_pages} pages, the limit")
     if not all(image.is_fax for image in found):
+        if all(image.is_fax_page for image in found):  # e.g. CCITT RLE or uncompressed fax pages
+            resolutions = [tiff.fax_resolution(image.x_dpi, image.y_dpi) for image in found]
+            return images.bilevel_pages(data, resolutions)
         return images.image_pages(data, geo, limits, all_frames=True)
     pages = []
     for number, image in enumerate(found, 1):

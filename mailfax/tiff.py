@@ -42,6 +42,8 @@ COMP_NONE, COMP_CCITT_RLE, COMP_T4, COMP_T6 = 1, 2, 3, 4
 
 _FAX_X = 204
 _FAX_Y = (98, 196, 391)
+#: Scan-line lengths of fax pages: 204 dpi (A4, B4, A3 and the R8/R16 doubles) and 300 dpi.
+FAX_WIDTHS = frozenset({1728, 2048, 2432, 3456, 4096, 4864, 2592, 3072, 3648})
 _BIT_REVERSE = np.array([int(f"{i:08b}"[::-1], 2) for i in range(256)], dtype=np.uint8)
 
 
@@ -69,6 +71,13 @@ class TiffImage:
         """Bilevel, CCITT T.4/T.6 coded, in strips: decodable by dsp.t4."""
         return (self.compression in (COMP_T4, COMP_T6) and self.bits_per_sample == 1
                 and self.samples_per_pixel == 1 and not self.tiled)
+
+    @property
+    def is_fax_page(self) -> bool:
+        """Bilevel at a fax line length and resolution (however compressed): a fax page as is."""
+        x, _ = fax_resolution(self.x_dpi, self.y_dpi)
+        return (self.bits_per_sample == 1 and self.samples_per_pixel == 1 and self.width in FAX_WIDTHS
+                and x in (204, 300) and self.y_dpi is not None)
 
 
 def read_tiff(data: bytes, max_images: int = 10_000) -> list[TiffImage]:
@@ -108,7 +117,7 @@ def decode_fax_image(image: TiffImage, number: int = 1) -> tuple[Page, int]:
     if image.compression == COMP_T4 and image.t4_options & T4_UNCOMPRESSED:
         raise RenderError("TIFF uses T.4 uncompressed mode, which is not supported")
     coding = "mmr" if image.compression == COMP_T6 else ("mr" if image.t4_options & T4_2D else "mh")
-    x_res, y_res = _fax_resolution(image.x_dpi, image.y_dpi)
+    x_res, y_res = fax_resolution(image.x_dpi, image.y_dpi)
     parts, bad, remaining = [], 0, image.height
     for strip in image.strips:
         if remaining <= 0:
@@ -322,7 +331,7 @@ def _rational(value: tuple | None, scale: float | None) -> float | None:
     return num / den * scale if den else None
 
 
-def _fax_resolution(x_dpi: float | None, y_dpi: float | None) -> tuple[int, int]:
+def fax_resolution(x_dpi: float | None, y_dpi: float | None) -> tuple[int, int]:
     """Whole-dpi resolution of a fax image; near-fax values (e.g. 8 x 3.85 per mm) snap to 204/98/196/391."""
     x = _FAX_X if x_dpi is None or abs(x_dpi - _FAX_X) <= 2.5 else round(x_dpi)
     if y_dpi is None:

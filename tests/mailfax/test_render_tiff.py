@@ -205,3 +205,13 @@ def _set_rational(data: bytearray, tag: int, value: int) -> bytearray:
     where = struct.unpack_from("<I", data, _entry_offset(data, tag) + 8)[0]
     struct.pack_into("<II", data, where, value, 1)
     return data
+
+
+@pytest.mark.parametrize("compression", ["tiff_ccitt", "packbits", "raw"])
+def test_other_bilevel_fax_tiffs_keep_size_and_resolution(compression):
+    page = Page(document_rows(3, width=1728, height=500), 204, 98)
+    im = Image.fromarray(((1 - page.rows) * 255).astype(np.uint8), "L").convert("1")
+    buf = io.BytesIO()
+    im.save(buf, "TIFF", compression=compression, dpi=(204, 98))
+    back, = render(buf.getvalue(), resolution="fine")
+    assert back.same_pixels(page) and (back.x_res, back.y_res) == (204, 98)
