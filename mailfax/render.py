@@ -10,7 +10,8 @@ What it does: recognises the document type from its bytes (`mailfax.sniff`), the
 Every failure is a `RenderError` with one precise line; helper processes run under
 `Limits` (time, memory), so bad input never hangs or exhausts the machine.
 
-Pages to documents live in `mailfax.output`.
+Pages to documents live in `mailfax.output`; `fit_page` puts a page of any resolution onto
+the geometry a call will send.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import tempfile
 
 from dsp.t4.page import RESOLUTIONS, Page
 from mailfax import gs, images, pdfcheck, textpage, tiff
+from mailfax.pagefit import fit_page
 from mailfax.pagesize import PAPERS, Geometry, geometry
 from mailfax.render_common import Limits, RenderError
 from mailfax.sniff import IMAGE_KINDS, Kind, decode_text, describe_unknown, sniff
 
-__all__ = ["render", "render_document", "RenderError", "Limits", "PAPERS", "RESOLUTIONS", "Kind", "sniff"]
+__all__ = ["render", "render_document", "fit_page", "geometry", "RenderError", "Limits", "PAPERS",
+           "RESOLUTIONS", "Kind", "sniff"]
 
 
 def render(data: bytes, *, resolution: str = "fine", paper: str = "a4", max_pages: int = 100,
