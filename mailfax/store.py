@@ -375,8 +375,12 @@ class Store:
 
     # ------------------------------------------------------------ recovery
 
-    def recover(self, now: float) -> dict[str, int]:
-        """After a restart: resume every job and drop spool files no row refers to."""
+    def recover(self, now: float, *, orphan_age: float = 600.0) -> dict[str, int]:
+        """After a restart: resume every job and drop spool files no row refers to.
+
+        Only files older than ``orphan_age`` seconds count as orphans: another process
+        (``mailfax send``) may be between writing its file and committing its row.
+        """
         counts = {"requeued": 0, "interrupted": 0, "orphans": 0}
         for j in self.jobs([JobState.CONVERTING]):
             counts["requeued"] += self.move(j.id, JobState.CONVERTING, JobState.QUEUED, now)
@@ -387,7 +391,7 @@ class Store:
             )
         known = {r[0] for r in self._db().execute("SELECT path FROM messages")}
         for f in self.msg_dir.iterdir():
-            if f.name not in known:
+            if f.name not in known and f.stat().st_mtime <= now - orphan_age:
                 f.unlink(missing_ok=True)
                 counts["orphans"] += 1
         return counts

@@ -117,7 +117,7 @@ def test_sigkill_while_receiving_loses_and_duplicates_nothing(tmp_path):
         time.sleep(0.1)
     print(f"kills={kills} starts={server.starts} ready={len(store.jobs([JobState.READY]))} t={time.monotonic() - t_start:.1f}s")
     server.stop()
-    store.recover(time.time())
+    store.recover(time.time(), orphan_age=0)
 
     assert kills >= 3, "the test must actually kill the server"
     assert sorted(acked) == list(range(N_MESSAGES)), "every message eventually got its 250"

@@ -1,5 +1,7 @@
 """The durable queue (mailfax.store): acceptance, state moves, recovery, dedup, pages."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -77,12 +79,16 @@ def test_recover_resumes_every_job(store, tmp_path):
     store.move(ids[2], JobState.READY, JobState.DIALLING, T0, dials=1)
     store.move(ids[2], JobState.DIALLING, JobState.SENDING, T0)
     store.update(ids[2], [JobState.SENDING], pages_confirmed=2)
-    (tmp_path / "spool" / "messages" / "orphan.eml").write_bytes(b"x")
+    old = tmp_path / "spool" / "messages" / "orphan.eml"
+    old.write_bytes(b"x")
+    os.utime(old, (T0 - 3600, T0 - 3600))
+    (tmp_path / "spool" / "messages" / ".fresh.eml.tmp").write_bytes(b"x")  # another writer, mid-accept
     counts = Store(tmp_path / "q.sqlite", tmp_path / "spool").recover(T0 + 1)
     assert counts == {"requeued": 1, "interrupted": 2, "orphans": 1}
     states = [store.job(j).state for j in ids]
     assert states == [JobState.QUEUED, JobState.RETRY_WAIT, JobState.RETRY_WAIT]
     assert store.job(ids[2]).pages_confirmed == 2 and store.job(ids[2]).next_try_at == T0 + 1
+    assert not old.exists() and (tmp_path / "spool" / "messages" / ".fresh.eml.tmp").exists()
 
 
 def test_reports_wait_for_every_job_of_the_message(store):
