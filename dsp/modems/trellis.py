@@ -298,7 +298,7 @@ class ViterbiDecoder:
         out_bits = np.empty((n + TRACEBACK) * self.nbits, dtype=np.uint8)
         out_at = np.empty(len(out_bits), dtype=np.int64)
         out_keep = np.empty(len(out_bits), dtype=np.uint8)
-        m = self._fn(symbols.astype(np.complex128), kinds.astype(np.int8), self.points,
+        m = self._fn(np.asarray(symbols, dtype=np.complex128), np.asarray(kinds, dtype=np.int8), self.points,
                      self.space_map,
                      self.nbits, skip_first, self.metric, self.paths, self.prev, self.ctr,
                      NEXT_STATE, out_bits, out_at, out_keep)

@@ -37,9 +37,13 @@ class V17Receiver:
     `quality` (and the quality of TRAINING_SUCCEEDED) is the SNR estimate in dB.
     """
 
-    def __init__(self, rate: int = 14400, *, compiled: bool = True) -> None:
+    def __init__(self, rate: int = 14400, *, min_snr_db: float | None = None,
+                 compiled: bool = True) -> None:
+        """`min_snr_db`: training SNR below which training fails (default per rate,
+        rxm.SNR_MIN, about where errors start); lower it to measure BER curves."""
         if rate not in trellis.BITS_PER_SYMBOL:
             raise ValueError(f"V.17 has no rate {rate}")
+        self._min_snr = min_snr_db
         self._fn = rxm._rx_block if compiled else rxm._rx_block_py
         self._compiled = compiled
         self.fst = np.zeros(rxm.N_F)
@@ -49,6 +53,7 @@ class V17Receiver:
         self._eqbuf = np.zeros(2 * rxm.NTAPS, dtype=np.complex128)
         self._eqsave = np.zeros(rxm.NTAPS, dtype=np.complex128)
         self._ring = np.zeros(10, dtype=np.complex128)
+        self._evq = np.zeros(0)
         self.restart(rate=rate)
 
     def restart(self, *, short_train: bool = False, rate: int | None = None) -> None:
@@ -58,7 +63,7 @@ class V17Receiver:
             self._smap = trellis.space_map(rate)
             self._nbits = trellis.BITS_PER_SYMBOL[rate]
             self.ist[rxm.I_NBITS] = self._nbits
-            self.fst[rxm.F_SNR_MIN] = rxm.SNR_MIN[rate]
+            self.fst[rxm.F_SNR_MIN] = rxm.SNR_MIN[rate] if self._min_snr is None else self._min_snr
             self.fst[rxm.F_ES] = float(np.mean(np.abs(self._points) ** 2))
         self.ist[rxm.I_STAGE] = rxm.Stage.IDLE
         self.ist[rxm.I_SHORT] = int(short_train)
@@ -101,10 +106,12 @@ class V17Receiver:
     def receive(self, samples: np.ndarray) -> list[RxItem]:
         x = np.ascontiguousarray(samples, dtype=np.int16)
         cap = len(x) // 3 + 8
-        syms = np.zeros(cap, dtype=np.complex128)
-        kinds = np.zeros(cap, dtype=np.int8)
-        ev = np.zeros((cap, 2), dtype=np.int64)
-        evq = np.zeros(cap)
+        if cap > len(self._evq):
+            self._syms = np.zeros(cap, dtype=np.complex128)
+            self._kinds = np.zeros(cap, dtype=np.int8)
+            self._ev = np.zeros((cap, 2), dtype=np.int64)
+            self._evq = np.zeros(cap)
+        syms, kinds, ev, evq = self._syms, self._kinds, self._ev, self._evq
         self.ist[rxm.I_NSYM] = 0
         self.ist[rxm.I_NEV] = 0
         self._fn(x, self.fst, self.ist, self._xbuf, self._eq, self._eqbuf, self._eqsave,
@@ -112,6 +119,8 @@ class V17Receiver:
                  trellis.TRAINING_POINTS, rxm.TRAIN_TARGETS, syms, kinds, ev, evq)
         nsym = int(self.ist[rxm.I_NSYM])
         nev = int(self.ist[rxm.I_NEV])
+        if nsym == 0 and nev == 0:
+            return []
         bits, at = self._bits(syms[:nsym], kinds[:nsym])
         out: list[RxItem] = []
         start = 0
