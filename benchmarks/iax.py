@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from iax.aio import IaxProtocol, open_endpoint  # noqa: E402
+from iax.aio import open_endpoint  # noqa: E402
 from iax.events import CallAnswered, IncomingCall, VoiceReceived  # noqa: E402
 from iax.frames import Format  # noqa: E402
 from iax.options import EndpointOptions, Peer  # noqa: E402

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from . import auth
-from .call import CAUSE_NO_CODEC, Call, Input
+from .call import CAUSE_NO_CODEC, Call, CallState, Input
 from .dialog import Dialog
 from .events import Event, IncomingCall
 from .frames import Format, FrameType, FullFrame, Iax, MetaFrame, decode, encode_full
@@ -148,6 +148,9 @@ class Endpoint:
         return call.callno
 
     def accept(self, call: int, format: int = 0, now: float | None = None) -> bool:
+        """ACCEPT with ``format`` (one of our formats; 0 = the one negotiated from NEW)."""
+        if format and format not in self.options.formats:
+            return False
         return self._command(call, Input.CMD_ACCEPT, now, fmt=int(format))
 
     def ring(self, call: int, now: float | None = None) -> bool:
@@ -181,7 +184,7 @@ class Endpoint:
     def registration_state(self, ident: int) -> RegState:
         return self._registrations[ident].state
 
-    def call_state(self, call: int):  # -> CallState | None
+    def call_state(self, call: int) -> CallState | None:
         d = self._dialogs.get(call)
         return d.state if isinstance(d, Call) else None
 

@@ -123,9 +123,10 @@ class Reliable:
 
     def resend_from(self, seq: int, now: float) -> list[bytes]:
         """VNAK (§6.9.3): resend every unacknowledged frame from ``seq`` on, in order."""
+        span = seq_distance(self.oseqno, seq)
         out = []
         for oseq in sorted(self._pending, key=lambda s: seq_distance(s, seq)):
-            if seq_distance(oseq, seq) < seq_distance(self.oseqno, seq) or oseq == seq:
+            if seq_distance(oseq, seq) < span:
                 p = self._pending[oseq]
                 p.deadline = now + p.interval
                 out.append(mark_retransmitted(p.datagram))
@@ -139,10 +140,6 @@ class Reliable:
         while self._acked != iseqno:
             self._pending.pop(self._acked, None)
             self._acked = (self._acked + 1) & 0xFF
-
-    def acknowledge(self, frame: FullFrame) -> None:
-        """An explicit ACK: drop the frame it names (by oseqno = our iseqno - 1 rule or ts)."""
-        self.acknowledge_below(frame.iseqno)
 
     # -- receiving ---------------------------------------------------------------
     def classify(self, frame: FullFrame) -> Arrival:

@@ -16,7 +16,7 @@ import struct
 
 import pytest
 
-from iax.events import CallEnded, EndReason
+from iax.events import CallEnded, EndReason, IncomingCall
 from iax.frames import FrameType, FullFrame, Iax, encode
 from iax.ies import IE, encode_ies
 from iax.options import EndpointOptions, Peer
@@ -94,10 +94,10 @@ def _fuzz(count: int, seed: int) -> None:
             net.run_until(t)
             fuzzer.inbox.clear()
             for ev in net.events[B_ADDR]:  # let admitted fuzz calls progress now and then
-                if ev.__class__.__name__ == "IncomingCall" and rng.random() < 0.5:
+                if isinstance(ev, IncomingCall) and rng.random() < 0.5:
                     b.answer(ev.call, now=t)
             net.events[B_ADDR] = [e for e in net.events[B_ADDR]
-                                  if e.__class__.__name__ != "IncomingCall"]
+                                  if not isinstance(e, IncomingCall)]
             targets = b.dialogs_with(F_ADDR)
         t += 0.001
         b.receive_datagram(_mutate(rng, corpus, targets), F_ADDR, t)

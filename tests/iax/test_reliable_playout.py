@@ -8,12 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iax.call import LIVE, TRANSITIONS, Call, CallState, Input
-from iax.events import CallEnded
-from iax.frames import FrameType, FullFrame, Iax, decode
-from iax.options import EndpointOptions
+from iax.events import CallEnded, IncomingCall
+from iax.frames import FrameType, FullFrame, Iax
 from iax.playout import PlayoutBuffer
 from iax.reliable import Arrival, Reliable, Resend, RetryPolicy, ts_diff, unwrap16
-from tests.iax.pair import A_ADDR, B_ADDR, Net
+from tests.iax.pair import A_ADDR, B_ADDR
 from tests.iax.test_calls import make_pair
 
 
@@ -104,7 +103,7 @@ def test_any_sequence_of_commands_and_network_faults_ends_cleanly(ops, token, se
 
     net.hook = hook
     for op, n in ops:
-        offers = [e.call for e in net.events[B_ADDR] if e.__class__.__name__ == "IncomingCall"]
+        offers = [e.call for e in net.events[B_ADDR] if isinstance(e, IncomingCall)]
         call_b = offers[-1] if offers else 0
         if op == "accept":
             b.accept(call_b, now=net.now)
