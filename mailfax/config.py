@@ -164,6 +164,7 @@ class SmtpConfig:
     tls_key: Path | None = None
     max_message_size: int = 25 * 1024 * 1024
     users: dict[str, str] = field(default_factory=dict, repr=False)
+    require_tls: bool = False          # refuse MAIL before STARTTLS (RFC 3207 §4)
 
     @property
     def tls(self) -> bool:
@@ -274,13 +275,16 @@ def _listen(node: Node) -> tuple[str, int]:
 
 
 def parse_smtp(node: Node, base: Path) -> SmtpConfig:
-    node.mapping(("listen", "hostname", "tls", "max_message_size", "users"))
+    node.mapping(("listen", "hostname", "tls", "max_message_size", "users", "require_tls"))
     host, port = _listen(node.child("listen"))
     tls = node.child("tls").mapping(("cert", "key"))
     cert = _path(tls.child("cert"), base, None)
     key = _path(tls.child("key"), base, cert)
     if key is not None and cert is None:
         raise tls.child("cert").fail("a certificate path (a key was given)")
+    require_tls = node.child("require_tls").bool(False)
+    if require_tls and cert is None:
+        raise node.child("require_tls").fail("false unless tls.cert and tls.key are set", True)
     users: dict[str, str] = {}
     unode = node.child("users").mapping()
     for name in unode.value:
@@ -291,6 +295,7 @@ def parse_smtp(node: Node, base: Path) -> SmtpConfig:
         tls_cert=cert, tls_key=key,
         max_message_size=node.child("max_message_size").size(SmtpConfig.max_message_size),
         users=users,
+        require_tls=require_tls,
     )
 
 
@@ -465,6 +470,7 @@ def describe(config: Config) -> dict[str, Any]:
             "listen": f"{config.smtp.host}:{config.smtp.port}", "hostname": config.smtp.hostname,
             "tls": {"cert": str(config.smtp.tls_cert), "key": str(config.smtp.tls_key)} if config.smtp.tls else None,
             "max_message_size": config.smtp.max_message_size,
+            "require_tls": config.smtp.require_tls,
             "users": {u: "***" for u in config.smtp.users},
         },
         "fax": {"domains": list(config.fax_domains)},

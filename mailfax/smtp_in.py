@@ -163,7 +163,7 @@ def smtp_kwargs(config: Config) -> dict:
         enable_SMTPUTF8=True, decode_data=False, auth_require_tls=True, auth_required=False,
     )
     if ctx is not None:
-        kwargs.update(tls_context=ctx, require_starttls=False)
+        kwargs.update(tls_context=ctx, require_starttls=config.smtp.require_tls)
     if config.smtp.users:
         kwargs.update(authenticator=Authenticator(config.smtp.users), auth_exclude_mechanism=["CRAM-MD5"])
     else:

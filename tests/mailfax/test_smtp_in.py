@@ -222,3 +222,28 @@ def test_our_failure_is_451_never_5xx(gateway):
     assert code == 451
     c.quit()
     assert store.message_count() == 0
+
+
+def test_require_tls_refuses_mail_before_starttls(tmp_path, cert):
+    port = free_port()
+    (tmp_path / "c.yaml").write_text(
+        f"smtp: {{listen: 127.0.0.1:{port}, require_tls: true, tls: {{cert: {cert / 'cert.pem'}, key: {cert / 'key.pem'}}}}}\n"
+        f"fax: {{domains: [fax.test]}}\nstorage: {{data_dir: {tmp_path / 'd'}}}\n")
+    config = load_config(tmp_path / "c.yaml")
+    store = Store.open(config.storage)
+    kw = smtp_kwargs(config)
+    ident = kw.pop("hostname")
+    ctl = Controller(FaxHandler(config, load_rules(None, config), store), hostname="127.0.0.1", port=port,
+                     server_hostname=ident, **kw)
+    ctl.start()
+    try:
+        c = client(port)
+        assert c.mail("alice@example.com")[0] == 530
+        c.close()
+        t = tls_client(port)
+        assert t.mail("alice@example.com")[0] == 250
+        assert t.rcpt("+4930123456@fax.test")[0] == 250
+        t.quit()
+    finally:
+        ctl.stop()
+        store.close()
