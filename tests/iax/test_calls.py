@@ -7,10 +7,10 @@ import pytest
 from iax.events import (CallAccepted, CallAnswered, CallEnded, CallRinging, EndReason,
                         IncomingCall, VoiceReceived)
 from iax.frames import Control, Format, FrameType, FullFrame, Iax, MiniFrame, decode
-from iax.ies import IE, decode_ies
+from iax.ies import IE, decode_ies, encode_ies
 from iax.options import EndpointOptions, Peer
 from iax.playout import PlayoutBuffer
-from tests.iax.pair import A_ADDR, B_ADDR, Net
+from tests.iax.pair import A_ADDR, B_ADDR, Net, add_raw
 
 
 def make_pair(*, secret: str | None = None, token: bool = True, caller_secret=None,
@@ -234,3 +234,42 @@ def test_unknown_callers_are_refused_unless_allowed() -> None:
     assert net.take(A_ADDR, CallEnded)[0] == CallEnded(call, EndReason.REJECTED,
                                                        "No authority found", 21)
     assert b.stats.calls_refused == 1 and b.active_calls == 0
+
+
+def test_hundreds_of_concurrent_calls_get_distinct_numbers_and_carry_voice() -> None:
+    net = Net()
+    a = net.add(A_ADDR, EndpointOptions(), 11)
+    b = net.add(B_ADDR, EndpointOptions(peers=(Peer("alice", calltoken_required=False),)), 12)
+    calls = [a.place_call(B_ADDR, str(n), username="alice", now=0.0) for n in range(300)]
+    net.run_until(0.5)
+    offers = net.take(B_ADDR, IncomingCall)
+    assert len(set(calls)) == 300 and len({o.call for o in offers}) == 300
+    for o in offers:
+        b.answer(o.call, now=net.now)
+    net.run_until(1.0)
+    assert len(net.take(A_ADDR, CallAnswered)) == 300
+    for k in range(3):
+        for c in calls:
+            a.send_voice(c, bytes([k]) * 160, 1.0 + 0.02 * k)
+        net.run_until(1.0 + 0.02 * (k + 1))
+    heard = net.take(B_ADDR, VoiceReceived)
+    assert len(heard) == 900 and {e.call for e in heard} == {o.call for o in offers}
+    assert a.active_calls == b.active_calls == 300
+
+
+def test_ping_gets_pong_and_lagrq_gets_lagrp_with_the_same_timestamp() -> None:
+    net = Net()
+    b = net.add(B_ADDR, EndpointOptions(peers=(Peer("r", calltoken_required=False),)), 2)
+    raw = add_raw(net, ("10.0.0.7", 4569))
+    raw.send(FullFrame(40, 0, 3, 0, 0, FrameType.IAX, Iax.NEW,
+                       encode_ies({IE.USERNAME: "r", IE.FORMAT: 4})), B_ADDR)
+    net.run_until(0.1)
+    ours = raw.frames(FrameType.IAX, Iax.ACK)[0].src_call
+    assert b.accept(net.take(B_ADDR, IncomingCall)[0].call, now=net.now)
+    net.run_until(0.2)
+    raw.send(FullFrame(40, ours, 1234, 1, 2, FrameType.IAX, Iax.PING), B_ADDR)
+    raw.send(FullFrame(40, ours, 1300, 2, 2, FrameType.IAX, Iax.LAGRQ), B_ADDR)
+    net.run_until(0.3)
+    assert [f.timestamp for f in raw.frames(FrameType.IAX, Iax.PONG)] == [1234]
+    assert [f.timestamp for f in raw.frames(FrameType.IAX, Iax.LAGRP)] == [1300]
+    assert decode_ies(raw.frames(FrameType.IAX, Iax.ACCEPT)[0].payload)[IE.FORMAT] == 4
