@@ -39,8 +39,12 @@ def test_text_in_another_charset():
     assert reason("Grüße\n".encode("latin-1")) == "text that is not valid UTF-8 (byte 0xFC at offset 2)"
 
 
-def test_encrypted_pdf_without_password():
-    assert reason(encrypt_pdf(good_pdf(), user_password="secret")) == "PDF is encrypted and needs a password"
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
+def test_encrypted_pdf_without_password(algorithm):
+    if algorithm.startswith("AES"):
+        pytest.importorskip("cryptography")
+    pdf = encrypt_pdf(good_pdf(), user_password="secret", algorithm=algorithm)
+    assert reason(pdf) == "PDF is encrypted and needs a password"
 
 
 def test_pdf_with_only_an_owner_password_renders():
