@@ -35,6 +35,7 @@ dBm0 follows the project convention in `dsp.g711` (0 dBm0 sine = peak 22826).
 
 from __future__ import annotations
 
+import functools
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -67,7 +68,17 @@ class _Resampler:
         self._n_in = 0  # input samples seen
         self._k = 0  # next output index
         self._offsets = np.arange(-self.HALF + 1, self.HALF + 1)
-        self._beta = 8.0
+
+    _STEPS = 1024
+
+    @classmethod
+    @functools.cache
+    def _table(cls) -> np.ndarray:
+        """Kaiser-windowed (beta 8) sinc taps for fractional positions j / _STEPS."""
+        frac = np.arange(cls._STEPS + 1) / cls._STEPS
+        d = frac[:, None] - np.arange(-cls.HALF + 1, cls.HALF + 1)[None, :]
+        win = np.i0(8.0 * np.sqrt(np.clip(1.0 - (d / cls.HALF) ** 2, 0.0, 1.0))) / np.i0(8.0)
+        return np.sinc(d) * win
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         self._hist = np.concatenate([self._hist, x])
@@ -84,9 +95,13 @@ class _Resampler:
         ks = np.arange(self._k, k_end, dtype=np.float64)
         t = ks * self._ratio - self.HALF
         i0 = np.floor(t)
-        d = (t - i0)[:, None] - self._offsets[None, :]  # distance of each tap from t
-        win = np.i0(self._beta * np.sqrt(np.clip(1.0 - (d / self.HALF) ** 2, 0.0, 1.0))) / np.i0(self._beta)
-        taps = np.sinc(d) * win
+        # Taps at the fractional position, interpolated linearly between the rows of a
+        # table sampled every 1/1024 sample (error ~1e-6 of full scale).
+        pos = (t - i0) * self._STEPS
+        q = np.minimum(pos.astype(np.int64), self._STEPS - 1)
+        a = (pos - q)[:, None]
+        table = self._table()
+        taps = table[q] * (1.0 - a) + table[q + 1] * a
         idx = (i0[:, None] + self._offsets[None, :]).astype(np.int64) - self._base
         y = np.sum(self._hist[idx] * taps, axis=1)
         self._k = k_end
