@@ -64,17 +64,17 @@ _EVENT_STATUS = {
 
 # ---- integer configuration ----------------------------------------------------------
 (CI_P, CI_H, CI_NUM, CI_DEN, CI_W, CI_FLIP, CI_AMP_BITS, CI_NSTEP, CI_SCR_KIND,
- CI_DATA_PREV, CI_ALT_MAX, CI_Q, CI_WARM, CI_KPHASE, CI_LEN) = range(15)
+ CI_DATA_PREV, CI_ALT_MAX, CI_Q, CI_WARM, CI_KPHASE, CI_HOLD, CI_LEN) = range(16)
 # ---- float configuration ------------------------------------------------------------
 (CF_SPS, CF_ON_MS, CF_OFF_MS, CF_REL_OFF, CF_SNR_MIN, CF_MU_TRAIN, CF_MU_DATA,
  CF_K1_TRAIN, CF_K2_TRAIN, CF_K1_DATA, CF_K2_DATA, CF_KT_TRAIN, CF_KT_DATA, CF_KT2,
  CF_DATA_POWER, CF_ALT_POWER, CF_ALT_R, CF_LEN) = range(18)
 # ---- integer state ------------------------------------------------------------------
 (SI_STATE, SI_CI, SI_HPOS, SI_WCNT, SI_WTAINT, SI_NWIN, SI_HALF, SI_EQPOS, SI_SYMCNT,
- SI_PAR, SI_TIDX, SI_PREV, SI_LOWCNT, SI_DETN, SI_UP, SI_ACQ, SI_LEN) = range(17)
+ SI_PAR, SI_TIDX, SI_PREV, SI_LOWCNT, SI_DETN, SI_UP, SI_ACQ, SI_HOLD, SI_LEN) = range(18)
 # ---- float state --------------------------------------------------------------------
 (SF_U, SF_GAIN, SF_PHI, SF_FREQ, SF_WACC, SF_REFMS, SF_TDRIFT, SF_MSE, SF_REFP, SF_QMSE,
- SF_PWR, SF_LEN) = range(12)
+ SF_PWR, SF_Q1, SF_Q2, SF_Q3, SF_LEN) = range(15)
 # ---- complex state ------------------------------------------------------------------
 SC_YPREV, SC_YMID, SC_S0, SC_S1, SC_LEN = range(5)
 
@@ -104,6 +104,10 @@ def _start_symbols(st_i, st_f, st_c, eqring, taps, rms):
     st_i[SI_SYMCNT] = 0
     st_i[SI_DETN] = 0
     st_i[SI_LOWCNT] = 0
+    st_i[SI_HOLD] = 0
+    st_f[SF_Q1] = 0.0
+    st_f[SF_Q2] = 0.0
+    st_f[SF_Q3] = 0.0
     st_f[SF_PHI] = 0.0
     st_f[SF_FREQ] = 0.0
     st_f[SF_TDRIFT] = 0.0
@@ -174,6 +178,12 @@ def _window_end(st_i, st_f, cfg_i, cfg_f, winy, acc_p, acc_e, acq_tab, eqring, t
     # Carrier on: follow the level during training, then watch for the drop.
     if state < DATA:
         st_f[SF_REFMS] = 0.75 * st_f[SF_REFMS] + 0.25 * ms
+    else:
+        # Error averages of the last windows: the carrier-down report quotes the one from
+        # before the signal's tail reached the decisions.
+        st_f[SF_Q3] = st_f[SF_Q2]
+        st_f[SF_Q2] = st_f[SF_Q1]
+        st_f[SF_Q1] = st_f[SF_QMSE]
     thr = max(cfg_f[CF_OFF_MS], st_f[SF_REFMS] * cfg_f[CF_REL_OFF])
     if ms < thr:
         st_i[SI_LOWCNT] += 1
@@ -182,7 +192,7 @@ def _window_end(st_i, st_f, cfg_i, cfg_f, winy, acc_p, acc_e, acq_tab, eqring, t
     if st_i[SI_LOWCNT] >= 2:
         q = math.nan
         if state == DATA:
-            q = _snr_db(cfg_f[CF_DATA_POWER], st_f[SF_QMSE])
+            q = _snr_db(cfg_f[CF_DATA_POWER], st_f[SF_Q3] if st_f[SF_Q3] > 0.0 else st_f[SF_QMSE])
         if st_i[SI_UP] != 0:
             ne = _emit(ev_code, ev_pos, ev_q, ne, EV_CARRIER_DOWN, nb, q)
         st_i[SI_STATE] = IDLE
@@ -210,12 +220,21 @@ def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_p
     phi = st_f[SF_PHI]
     rot = complex(math.cos(phi), -math.sin(phi))
     r = z * rot
-    if fill:
-        # Lost audio: keep time (training index, carrier phase advance), learn nothing.
+    if fill or st_i[SI_HOLD] > 0:
+        # Lost audio, or the equalizer still holds some of it: keep time (training index,
+        # carrier phase advance), learn nothing, judge nothing.
+        if fill:
+            st_i[SI_HOLD] = cfg_i[CI_HOLD]
+        else:
+            st_i[SI_HOLD] -= 1
         st_f[SF_PHI], _ = recovery.pll_step(phi, st_f[SF_FREQ], 0.0, 0.0, 0.0)
         if state == TRAIN and st_i[SI_TIDX] < len(train) - 1:
             st_i[SI_TIDX] += 1
-        return nb, ne
+        if state != DATA or fill:
+            return nb, ne
+        # Data: still decide (bits keep their count), but adapt nothing.
+        return _decide(r, st_i, cfg_i, points, point_phase, point_amp, step_bits, scr,
+                       bits_out, nb)[0], ne
     if state == ALT_TRACK:
         k = st_i[SI_PAR] + cnt
         e = alt[k & 1]
@@ -295,33 +314,40 @@ def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_p
                 ne = _emit(ev_code, ev_pos, ev_q, ne, EV_FAILED, nb, snr)
         return nb, ne
     if state == DATA:
-        best = 0
-        bd = 1e300
-        for j in range(len(points)):
-            d = r - points[j]
-            dd = d.real * d.real + d.imag * d.imag
-            if dd < bd:
-                bd = dd
-                best = j
-        ref = points[best]
+        nb, ref, bd = _decide(r, st_i, cfg_i, points, point_phase, point_amp, step_bits, scr,
+                              bits_out, nb)
         err = ref - r
         equalizer.adapt(taps, eqring, pos, err * rot.conjugate(), cfg_f[CF_MU_DATA])
         st_f[SF_PHI], st_f[SF_FREQ] = recovery.pll_step(
             phi, st_f[SF_FREQ], recovery.phase_error(r, ref), cfg_f[CF_K1_DATA], cfg_f[CF_K2_DATA])
         st_f[SF_QMSE] = 0.99 * st_f[SF_QMSE] + 0.01 * bd
-        ph = point_phase[best]
-        step = (ph - st_i[SI_PREV]) & 7
-        st_i[SI_PREV] = ph
-        kind = cfg_i[CI_SCR_KIND]
-        if cfg_i[CI_AMP_BITS] != 0:
-            bits_out[nb] = _descramble(kind, scr, np.int64(point_amp[best]))
-            nb += 1
-        pattern = step_bits[step]
-        for j in range(cfg_i[CI_NSTEP] - 1, -1, -1):
-            bits_out[nb] = _descramble(kind, scr, np.int64((pattern >> j) & 1))
-            nb += 1
-        return nb, ne
     return nb, ne
+
+
+@njit(cache=True)
+def _decide(r, st_i, cfg_i, points, point_phase, point_amp, step_bits, scr, bits_out, nb):
+    """Nearest point, phase change -> bits (amplitude bit first), descrambled into
+    bits_out; returns (nb, the point, its squared distance)."""
+    best = 0
+    bd = 1e300
+    for j in range(len(points)):
+        d = r - points[j]
+        dd = d.real * d.real + d.imag * d.imag
+        if dd < bd:
+            bd = dd
+            best = j
+    ph = point_phase[best]
+    step = (ph - st_i[SI_PREV]) & 7
+    st_i[SI_PREV] = ph
+    kind = cfg_i[CI_SCR_KIND]
+    if cfg_i[CI_AMP_BITS] != 0:
+        bits_out[nb] = _descramble(kind, scr, np.int64(point_amp[best]))
+        nb += 1
+    pattern = step_bits[step]
+    for j in range(cfg_i[CI_NSTEP] - 1, -1, -1):
+        bits_out[nb] = _descramble(kind, scr, np.int64((pattern >> j) & 1))
+        nb += 1
+    return nb, points[best], bd
 
 
 @njit(cache=True)
@@ -379,7 +405,7 @@ def rx_block(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, tr
                     continue
                 st_i[SI_HALF] = 1
                 state = st_i[SI_STATE]
-                if state >= ALT_PHASE and state != FAILED and not fill:
+                if state >= ALT_PHASE and state != FAILED and not fill and st_i[SI_HOLD] == 0:
                     te = recovery.gardner(st_c[SC_YPREV], st_c[SC_YMID], y) / cfg_f[CF_DATA_POWER]
                     kt = cfg_f[CF_KT_DATA] if state == DATA else cfg_f[CF_KT_TRAIN]
                     st_f[SF_TDRIFT] -= cfg_f[CF_KT2] * te
@@ -523,6 +549,9 @@ class PskReceiver:
         ci[CI_Q] = cfg.quality_window
         ci[CI_WARM] = (cfg.eq_taps // 2) // 2 + 1
         ci[CI_KPHASE] = 4
+        # Symbols after a fill-in whose equalizer input still depends on the lost audio:
+        # the matched filter's span plus the equalizer's.
+        ci[CI_HOLD] = int(math.ceil(2 * rb.half / rb.sps)) + cfg.eq_taps // 2 // 2 + 2
         cf = np.zeros(CF_LEN, np.float64)
         cf[CF_SPS] = rb.sps
         cf[CF_ON_MS] = recovery.dbm0_mean_square(cfg.on_dbm0)
