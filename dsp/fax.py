@@ -102,6 +102,27 @@ class _Silence:
         return np.zeros(m, np.int16)
 
 
+class _Hold:
+    """Wait (sending silence) while the far end's carrier is still up, at most `limit`
+    samples, then stop listening: T.30 §5.3.2.2 wants 75 ms after the *end* of the
+    received signal, and a V.21 frame is decoded before its closing flags are over —
+    answering at once would start our training while the far end still talks and cannot
+    yet hear it (spandsp's queue_phase waits the same way)."""
+
+    def __init__(self, terminal: "FaxTerminal", limit: int = SAMPLE_RATE) -> None:
+        self.terminal = terminal
+        self.left = limit
+
+    def transmit(self, n: int) -> np.ndarray:
+        if self.terminal._far_carrier and self.left > 0:
+            m = min(n, self.left)
+            self.left -= m
+            return np.zeros(m, np.int16)
+        self.terminal._listen = None
+        self.terminal._far_carrier = False
+        return np.zeros(0, np.int16)
+
+
 class _Chain:
     """Transmitters one after another; finished when the last one is."""
 
@@ -136,6 +157,7 @@ class FaxTerminal:
         self._fast_hdlc = HdlcReceiver()
         self._fast_cache: dict = {}
         self._fast_trained = False
+        self._far_carrier = False
         self.samples_in = 0
         self._apply()
 
@@ -193,8 +215,10 @@ class FaxTerminal:
     def _v21_items(self, items) -> None:
         for item in items:
             if isinstance(item, ModemStatus):
+                if item.status in (Status.CARRIER_UP, Status.CARRIER_DOWN):
+                    self._far_carrier = item.status is Status.CARRIER_UP
                 status = _STATUS.get(item.status)
-                if status is not None and self._turn is Turn.V21:
+                if status is not None and self._turn is Turn.V21 and self._tx is None:
                     self.session.front_end_status(status)
                 continue
             for ev in self._v21_hdlc.feed(item):
@@ -214,6 +238,8 @@ class FaxTerminal:
     def _fast_items(self, items) -> None:
         for item in items:
             if isinstance(item, ModemStatus):
+                if item.status in (Status.CARRIER_UP, Status.CARRIER_DOWN):
+                    self._far_carrier = item.status is Status.CARRIER_UP
                 if item.status is Status.TRAINING_SUCCEEDED:
                     self._fast_trained = True
                     self._turn = Turn.FAST
@@ -249,7 +275,6 @@ class FaxTerminal:
             if isinstance(item, StartReceiving):
                 self._start_receiving(item)
             elif isinstance(item, SendTone):
-                self._listen = None
                 if item.tone is Tone.CNG:
                     self._background = _Tone(1100, 4000, 24000, repeat=True)
                     continue
@@ -270,9 +295,8 @@ class FaxTerminal:
                 self.events.append(item)
 
     def _send(self, tx) -> None:
-        self._listen = None
         self._background = None
-        self._tx = tx
+        self._tx = _Chain(_Hold(self), tx)
 
     def _send_frames(self, req: SendFrames) -> None:
         if req.modem is Modem.V21:

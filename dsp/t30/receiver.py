@@ -47,6 +47,7 @@ class ReceiverStates:
         self._rx_answered: tuple | None = None  # the command our last response answered
         self._rx_then: Callable[[], None] | None = None
         self._rx_eom = False
+        self._rx_gave_up = False  # an EOR closed a block with frames missing
 
     # --- phase B -------------------------------------------------------------
 
@@ -267,6 +268,7 @@ class ReceiverStates:
     def _rx_answer_eor(self, info: bytes) -> None:
         post = decode_fcf(info[0]) if info else FCF.NULL
         post = _PLAIN.get(post, post) or FCF.NULL
+        self._rx_gave_up = True
         self._rx_close_block(post, ("eor", post), FCF.ERR)
 
     def _rx_close_block(self, post: FCF, key: tuple, response: FCF) -> None:
@@ -299,11 +301,12 @@ class ReceiverStates:
         return False
 
     def _rx_await_dcn(self, ev) -> bool:
+        done = Completion.ECM_FAILED if self._rx_gave_up else Completion.OK
         if isinstance(ev, Frame) and ev.fcf is FCF.DCN:
-            self._finish(Completion.OK)
+            self._finish(done)
             return True
         if ev is Timer.T2:
-            self._finish(Completion.OK)  # EOP was answered; a lost DCN changes nothing
+            self._finish(done)  # EOP was answered; a lost DCN changes nothing
             return True
         if isinstance(ev, Frame) and _PLAIN.get(ev.fcf, ev.fcf) in (FCF.EOP, FCF.PPS, FCF.EOR, FCF.RR):
             self._repeat_response()

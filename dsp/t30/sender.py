@@ -49,6 +49,7 @@ class SenderStates:
         self._ppr_count = 0
         self._ctc_count = 0
         self._short_train = False
+        self._ecm_gave_up = False  # a block ended with EOR: some of it never arrived
 
     # --- phase B -------------------------------------------------------------
 
@@ -195,7 +196,7 @@ class SenderStates:
         self._page_retries = 0
         self._blocks = []
         if self._post is FCF.EOP:
-            self._disconnect(Completion.OK)
+            self._disconnect(Completion.ECM_FAILED if self._ecm_gave_up else Completion.OK)
         elif self._post is FCF.MPS:
             if retrain:
                 self._command(self._send_dcs_tcf)
@@ -300,6 +301,7 @@ class SenderStates:
 
     def _tx_await_err(self, ev) -> bool:
         if isinstance(ev, Frame) and ev.fcf is FCF.ERR:
+            self._ecm_gave_up = True
             self._block_done()
             return True
         return False

@@ -193,7 +193,8 @@ def test_ecm_ppr_repairs_and_ctc_after_four():
 def test_ecm_eor_when_a_frame_never_arrives():
     pages = (text_page(28, 400),)
     tx, rx, _, _ = _pair(dict(pages=pages), {}, frame_fault=_lost_fcd(2, 10**6))
-    assert tx.result().completion is Completion.OK
+    assert tx.result().completion is Completion.ECM_FAILED
+    assert rx.result().completion is Completion.ECM_FAILED
     assert "EOR" in tx.result().stats.frames_sent and "ERR" in rx.result().stats.frames_sent
     assert rx.result().stats.pages_received == 1
 
