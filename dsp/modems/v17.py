@@ -69,7 +69,6 @@ class V17Receiver:
         self.ist[rxm.I_SHORT] = int(short_train)
         self.ist[rxm.I_TRAIN_LEN] = rxm.txm.SEG2_SHORT if short_train else len(rxm.TRAIN_TARGETS)
         self.ist[rxm.I_BELOW] = 0
-        self.fst[rxm.F_FLOOR] = 0.0
         self.fst[rxm.F_QUAL] = 0.0
         self._decoder = trellis.ViterbiDecoder(self.rate, compiled=self._compiled)
         self._history = np.zeros(23, dtype=np.uint8)

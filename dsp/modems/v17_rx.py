@@ -96,13 +96,16 @@ MU_FINE = 0.04
 MU_DATA = 0.01
 # Timing PI gains (the normalized Gardner output is about 1 per sample of error);
 # ki = kp^2 / 4 for critical damping.
-TIMING_KP_ACQ, TIMING_KI_ACQ = 0.05, 0.0006
+TIMING_KP_ACQ, TIMING_KI_ACQ = 0.05, 0.0001
+#: Clock drift bound, samples per symbol (V.17 allows 0.01 %; 180 ppm covers VoIP legs).
+MAX_DRIFT = 0.0006
 TIMING_KP, TIMING_KI = 0.01, 0.000025
 CARRIER_KP, CARRIER_KI = 0.05, 0.0002
 CARRIER_KP_DATA, CARRIER_KI_DATA = 0.02, 0.00005
 
-#: Minimum SNR (dB) on the training for each rate to be declared usable.
-SNR_MIN = {7200: 12.0, 9600: 15.0, 12000: 18.0, 14400: 21.0}
+#: Minimum training SNR (dB, in band) for each rate: below it the bit error rate passes
+#: about 1e-3 (benchmarks/v17.py --ber), so T.30 had better fall back.
+SNR_MIN = {7200: 13.0, 9600: 16.0, 12000: 19.0, 14400: 22.0}
 
 
 def _bank():
@@ -431,7 +434,8 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
             elif ted < -1.0:
                 ted = -1.0
             if ist[I_HOLDOFF] == 0:
-                fst[F_DRIFT] += fst[F_TKI] * ted
+                d = fst[F_DRIFT] + fst[F_TKI] * ted
+                fst[F_DRIFT] = min(max(d, -MAX_DRIFT), MAX_DRIFT)
                 step += fst[F_TKP] * ted
             step += fst[F_DRIFT]
             if stage == 1 and fst[F_PT2] > 0:
@@ -470,6 +474,7 @@ def _carrier_up(fst, ist, eq, eqbuf, eqsave):
             eq[i] = eqsave[i]
         fst[F_OMEGA] = fst[F_OMEGA_SAVE]
         fst[F_DRIFT] = fst[F_DRIFT_SAVE]
+        fst[F_TKI] = 0.0                  # the clock drift is known: only pull the phase in
     else:
         for i in range(NTAPS):
             eq[i] = 0j
