@@ -91,3 +91,18 @@ def test_transition_table_is_closed():
 def test_settings_round_trip():
     s = JobSettings(rule="r", cover_fields=("to",), retry=RetryPolicy(busy=1))
     assert JobSettings.from_json(s.to_json()) == s
+
+
+@given(st.integers(0, 20), st.integers(0, 5), st.integers(0, 10), st.integers(0, 10),
+       st.sampled_from([None, *FailureClass]), st.floats(0, 20_000))
+def test_after_attempt_invariants(dials, tries, total, confirmed, failure, elapsed):
+    confirmed = min(confirmed, total)
+    p = Progress(T0, max(dials, 1), tries, total, confirmed)
+    n = after_attempt(p, failure, P, T0 + elapsed)
+    assert (n.state is JobState.DONE) == (total > 0 and confirmed == total)
+    assert n.state in (JobState.DONE, JobState.FAILED, JobState.RETRY_WAIT)
+    if n.state is JobState.RETRY_WAIT:
+        assert T0 + elapsed < n.next_try_at <= T0 + P.give_up_after
+        assert p.dials < P.max_dials and failure is not FailureClass.PERMANENT
+    else:
+        assert n.next_try_at is None
