@@ -57,6 +57,7 @@ AGC_TARGET = 24.0                         # mean |y|^2 of T/2 samples on ABAB, s
 INPUT_TO_T2 = 0.376                       # T/2 power of the filter output per input power (ABAB)
 ACQ_SETTLE = 60                           # symbols of ABAB before measuring carrier
 ACQ_TIMEOUT = 700                         # no reversal by then: training failed
+ACQ_TIMEOUT_QUIET = 1200                  # no ABAB by then (TEP is 528 symbols): not V.17
 ALT_NEEDED = 24                           # consecutive ABAB-like symbols: carrier up, reversal armed
 
 
@@ -209,6 +210,8 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
                 # The ABAB pattern is there: this is a V.17 carrier.
                 ist[I_REPORTED] = 1
                 _event(ist, fst, ev, evq, 1, 0.0)
+                count = ALT_NEEDED                # count from the start of ABAB (after a TEP)
+                ist[I_COUNT] = count + 1
         else:
             ist[I_ALT] = 0
             fst[F_RRE] = 0.0
@@ -255,7 +258,7 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
             fst[F_RIM] += ring[k].imag
             ring[k] = r2
             ist[I_RING] += 1
-        if count >= ACQ_TIMEOUT:
+        if count >= ACQ_TIMEOUT and (ist[I_REPORTED] == 1 or count >= ACQ_TIMEOUT_QUIET):
             if ist[I_REPORTED] == 1:
                 ist[I_STAGE] = 5
                 _event(ist, fst, ev, evq, 5, 0.0)
@@ -361,6 +364,10 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
             if p > ON_POWER and p > 4.0 * fst[F_FLOOR]:
                 _carrier_up(fst, ist, eq, eqbuf, eqsave)
             continue
+        if stage == 1 and ist[I_REPORTED] == 0 and p > 8.0 * fst[F_PSIG]:
+            # Much more power than what started this acquisition (noise, then a signal):
+            # start again on the new signal.
+            _carrier_up(fst, ist, eq, eqbuf, eqsave)
         if stage == 5:
             fst[F_FLOOR] += (p - fst[F_FLOOR]) * (1.0 / 2000.0)
             if p < 2.0 * fst[F_FLOOR] or p < OFF_POWER:

@@ -339,3 +339,21 @@ def test_line_model_sweep(rate):
         snr = PRACTICAL_SNR[rate] if level > -18 else None
         ok += _line_trial(rate, 1000 + seed, level_db=level, codec=codec, freq=freq, ppm=ppm, snr=snr)
     assert ok >= 0.99 * trials, f"{ok}/{trials}"
+
+
+@spandsp
+def test_talker_echo_protection_tone_both_ways():
+    """With TEP (200 ms of carrier and 20 ms of silence before segment 1) both ways."""
+    from tests.support.spandsp_v17 import SpanV17Rx, SpanV17Tx
+    data = _data(12, 3000)
+    ours = _send(V17Transmitter(9600, tep=True), data)
+    bits, status = _receive(V17Receiver(9600), ours)
+    assert _trained_exact(bits, status, data)
+    assert [s.status for s in status][0] == Status.CARRIER_UP and \
+        [s.status for s in status].count(Status.CARRIER_UP) == 1
+    srx = SpanV17Rx(9600)
+    srx.receive(ours)
+    assert srx.trained() and np.array_equal(srx.received_bits()[:len(data)], data)
+    theirs = np.concatenate([silence(200), SpanV17Tx(9600, data, tep=True).transmit_all(), silence(800)])
+    bits, status = _receive(V17Receiver(9600), theirs)
+    assert _trained_exact(bits, status, data)
