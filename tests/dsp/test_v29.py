@@ -166,7 +166,34 @@ def test_quality_follows_line_snr():
     assert abs(q[1] - 26.0) < 4.0  # roughly the line SNR plus the matched filter's gain
 
 
+def test_two_transmissions_in_one_stream():
+    """After carrier down the receiver looks for the next training by itself (TCF, then page)."""
+    a, b = P.random_bits(21, 3000), P.random_bits(22, 3000)
+    sig = np.concatenate([P.our_signal(MODEM, 9600, a), line.silence(1600), P.our_signal(MODEM, 9600, b)])
+    y = line.LineModel(21, snr_db=30.0, codec="ulaw").process(sig)
+    items = v29.V29Receiver(9600).receive(y)
+    assert psk_rx.statuses(items) == [UP, TRAINING, OK, DOWN] * 2
+    got = psk_rx.bits_of(items)
+    assert P.match(a, got).errors == 0 and P.match(b, got).errors == 0
+
+
 # ---- through the line model -------------------------------------------------------------
+
+@pytest.mark.spandsp
+@pytest.mark.parametrize("rate", RATES)
+def test_spandsp_through_line_into_ours(rate):
+    for seed in range(2):
+        trial = P.spandsp_line_trial(MODEM, rate, seed, **P.impairments(seed, MODEM, rate))
+        assert trial.exact, (seed, trial.statuses, trial.match)
+
+
+@pytest.mark.spandsp
+@pytest.mark.parametrize("rate", RATES)
+def test_ours_through_line_into_spandsp(rate):
+    for seed, kw in enumerate(P.MILD):
+        trained, m = P.line_into_spandsp(MODEM, rate, seed, **kw)
+        assert trained and m.errors == 0, (seed, kw)
+
 
 @pytest.mark.parametrize("rate", RATES)
 def test_line_model_trials(rate):

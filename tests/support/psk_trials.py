@@ -116,3 +116,26 @@ def impairments(seed: int, modem: str, rate: int) -> dict:
         clock_ppm=float(rng.uniform(-100.0, 100.0)),
         snr_db=float(rng.uniform(PRACTICAL_SNR[(modem, rate)], 40.0)),
     )
+
+
+def spandsp_line_trial(modem: str, rate: int, seed: int, n_bits: int = 2000, **line_kw) -> Trial:
+    """spandsp's transmitter -> seeded line model -> our receiver."""
+    bits = random_bits(seed, n_bits)
+    y = line.LineModel(seed, **line_kw).process(spandsp_signal(modem, rate, bits))
+    return receive(modem, rate, y, bits)
+
+
+def line_into_spandsp(modem: str, rate: int, seed: int, n_bits: int = 2000, **line_kw) -> tuple[bool, Match]:
+    """Our transmitter -> seeded line model -> spandsp's receiver: (trained, match)."""
+    from tests.support.spandsp_psk import SpanRx
+
+    bits = random_bits(seed, n_bits)
+    y = line.LineModel(seed, **line_kw).process(our_signal(modem, rate, bits))
+    rx = SpanRx(modem, rate, cutoff_dbm0=-45.0)  # its default (-26 dBm0) misses weak lines
+    rx.receive(y)
+    return rx.trained(), match(bits, np.array(rx.bits, np.uint8))
+
+
+#: Conditions spandsp 0.0.6's own receivers cope with (it needs SNR > 30 dB for V.27ter).
+MILD = [dict(codec="alaw", level_db=-10.0, freq_offset_hz=5.0, clock_ppm=50.0, snr_db=40.0),
+        dict(codec="ulaw", level_db=-20.0, freq_offset_hz=-5.0, clock_ppm=-50.0, snr_db=40.0)]
