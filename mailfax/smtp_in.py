@@ -121,6 +121,8 @@ class FaxHandler:
         if self.on_accepted is not None:
             self.on_accepted()
         ids = ",".join(str(i) for i in result.jobs)
+        log.info("message %d from %s queued as job(s) %s%s", result.message, env.sender or "<>", ids,
+                 " (a resubmission)" if result.duplicate else "")
         note = " (already queued)" if result.duplicate else ""
         return f"250 2.0.0 queued as fax job{'s' if len(result.jobs) > 1 else ''} {ids}{note}"
 
