@@ -76,6 +76,24 @@ class FailureClass(enum.Enum):
         return self is FailureClass.PROTOCOL
 
 
+#: T.30 completion names (`dsp.t30.completion.Completion`) whose retry class is not PROTOCOL.
+#: No DIS within T0/T1 means no fax machine answered (HylaFAX retries it as "no answer");
+#: a far end that cannot take our page size or resolution will not take it on a retry either.
+COMPLETION_CLASS = {
+    "OK": None,
+    "T0_EXPIRED": FailureClass.NO_ANSWER,
+    "T1_EXPIRED": FailureClass.NO_ANSWER,
+    "INCOMPATIBLE": FailureClass.PERMANENT,
+    "RESOLUTION_UNSUPPORTED": FailureClass.PERMANENT,
+    "SIZE_UNSUPPORTED": FailureClass.PERMANENT,
+}
+
+
+def failure_for_completion(name: str) -> FailureClass | None:
+    """The retry class of a fax session's completion (by name); None for OK."""
+    return COMPLETION_CLASS.get(name, FailureClass.PROTOCOL)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """When to try again; seconds and counts (defaults from HylaFAX's faxq)."""

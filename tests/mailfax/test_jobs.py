@@ -5,8 +5,8 @@ import itertools
 import pytest
 from hypothesis import given, strategies as st
 
-from mailfax.jobs import (TRANSITIONS, Candidate, FailureClass, JobSettings, JobState, Progress, RetryPolicy,
-                          after_attempt, can_move, pick_dialable, with_attempt)
+from mailfax.jobs import (COMPLETION_CLASS, TRANSITIONS, Candidate, FailureClass, JobSettings, JobState, Progress, RetryPolicy,
+                          after_attempt, can_move, failure_for_completion, pick_dialable, with_attempt)
 
 P = RetryPolicy()
 T0 = 1_000_000.0
@@ -106,3 +106,14 @@ def test_after_attempt_invariants(dials, tries, total, confirmed, failure, elaps
         assert p.dials < P.max_dials and failure is not FailureClass.PERMANENT
     else:
         assert n.next_try_at is None
+
+
+def test_completion_classes():
+    from dsp.t30.completion import Completion
+
+    assert failure_for_completion(Completion.OK.name) is None
+    assert failure_for_completion(Completion.T1_EXPIRED.name) is FailureClass.NO_ANSWER
+    assert failure_for_completion(Completion.SIZE_UNSUPPORTED.name) is FailureClass.PERMANENT
+    assert failure_for_completion(Completion.PAGE_REJECTED.name) is FailureClass.PROTOCOL
+    names = {c.name for c in Completion}
+    assert set(COMPLETION_CLASS) <= names  # the table names real completions
