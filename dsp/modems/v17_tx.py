@@ -98,6 +98,18 @@ def _pulse_bank() -> np.ndarray:
 
 PULSE_BANK = _pulse_bank()
 CARRIER = np.exp(2j * np.pi * CARRIER_HZ / SAMPLE_RATE * np.arange(40))
+
+
+def _sample_table() -> np.ndarray:
+    """[sample mod 40, 2 * FILTER_SYMBOLS]: pulse weights times the carrier's cosine, then
+    times its sine, for every place in the 40-sample cycle after a restart (sample i uses
+    pulse phase 3 (i + 1) mod 10 and carrier phase i mod 40)."""
+    c = np.arange(40)
+    h = PULSE_BANK[(3 * (c + 1)) % 10]
+    return np.concatenate([h * CARRIER.real[:, None], h * CARRIER.imag[:, None]], axis=1)
+
+
+SAMPLE_TABLE = _sample_table()
 GAIN = NOMINAL_RMS / np.sqrt(40.0 / 2)
 
 
@@ -174,9 +186,14 @@ def _next_symbol(st, bits, points, abcd, next_state):
     return points[code]
 
 
-def _tx_block_py(out, st, bits, symbuf, bank, carrier, points, abcd, next_state, gain):
-    """Fill `out`; returns the number of samples made (fewer means finished)."""
-    nsym = symbuf.shape[0] // 2
+def _tx_block_py(out, st, bits, symbuf, table, points, abcd, next_state, gain):
+    """Fill `out`; returns the number of samples made (fewer means finished).
+
+    symbuf holds the last FILTER_SYMBOLS symbols twice over (real parts, then imaginary
+    parts) so each sample is two straight dot products with the row of `table` for its
+    place in the 40-sample cycle (pulse phase and carrier phase folded together)."""
+    n2 = symbuf.shape[0] // 2
+    nsym = n2 // 2
     for i in range(out.shape[0]):
         if st[PART] == 9:
             return i
@@ -188,18 +205,17 @@ def _tx_block_py(out, st, bits, symbuf, bank, carrier, points, abcd, next_state,
             if p < 0:
                 p = nsym - 1
             st[FPOS] = p
-            symbuf[p] = v
-            symbuf[p + nsym] = v
-        h = bank[st[BAUD_PHASE]]
+            symbuf[p] = v.real
+            symbuf[p + nsym] = v.real
+            symbuf[n2 + p] = v.imag
+            symbuf[n2 + p + nsym] = v.imag
         p = st[FPOS]
-        acc = 0j
+        c = st[CPHASE]
+        acc = 0.0
         for k in range(nsym):
-            acc += symbuf[p + k] * h[k]
-        c = carrier[st[CPHASE]]
-        st[CPHASE] += 1
-        if st[CPHASE] == 40:
-            st[CPHASE] = 0
-        out[i] = int(round((acc.real * c.real - acc.imag * c.imag) * gain))
+            acc += symbuf[p + k] * table[c, k] - symbuf[n2 + p + k] * table[c, nsym + k]
+        st[CPHASE] = c + 1 if c < 39 else 0
+        out[i] = int(round(acc * gain))
     return out.shape[0]
 
 
@@ -240,7 +256,7 @@ class V17Transmitter:
         st[NBITS] = trellis.BITS_PER_SYMBOL[self.rate]
         st[SHORT] = int(short_train)
         self._st = st
-        self._symbuf = np.zeros(2 * FILTER_SYMBOLS, dtype=np.complex128)
+        self._symbuf = np.zeros(4 * FILTER_SYMBOLS)
         self._bits = np.zeros(0, dtype=np.uint8)
 
     def feed(self, bits: np.ndarray) -> None:
@@ -250,7 +266,7 @@ class V17Transmitter:
 
     def transmit(self, n: int) -> np.ndarray:
         out = np.zeros(n, dtype=np.int16)
-        made = self._fn(out, self._st, self._bits, self._symbuf, PULSE_BANK, CARRIER,
+        made = self._fn(out, self._st, self._bits, self._symbuf, SAMPLE_TABLE,
                         self._points, trellis.TRAINING_POINTS, trellis.NEXT_STATE, GAIN)
         return out[:made]
 
