@@ -133,6 +133,27 @@ def test_transmitter_finishes_after_its_data():
     assert len(tx.transmit(160)) == 0
 
 
+@pytest.mark.parametrize("rate", RATES)
+def test_transmitter_block_size_independence(rate):
+    bits = P.random_bits(5, 2 * rate)
+    outs = []
+    for sizes in ([160], [1], [7], [4000], [1, 7, 160, 4000, 3]):
+        tx = v27ter.V27terTransmitter(rate)
+        tx.feed(bits[:100])
+        tx.feed(bits[100:])  # feeding in pieces is the same as feeding at once
+        parts, i = [], 0
+        while True:
+            n = sizes[i % len(sizes)]
+            i += 1
+            chunk = tx.transmit(n)
+            parts.append(chunk)
+            if len(chunk) < n:
+                break
+        outs.append(np.concatenate(parts))
+    for o in outs[1:]:
+        assert np.array_equal(o, outs[0])
+
+
 def test_carrier_down_while_noise_continues():
     bits = P.random_bits(2, 4800)
     sig = np.concatenate([P.our_signal(MODEM, 4800, bits), line.silence(8000)])
