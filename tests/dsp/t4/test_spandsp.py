@@ -1,0 +1,76 @@
+"""dsp.t4 against spandsp's T.4 engine, the reference fax implementation, on line bit streams.
+
+- spandsp's receiver (t4_rx) decodes the streams our encoder sends (MH, MR with K=2/4,
+  with and without minimum row padding) to our pixels, with no bad rows, and finds RTC.
+- On corrupted MH streams it counts the same bad rows as our StreamDecoder and repairs
+  them the same way (repeat the previous row); on MR the rows outside the damaged K group
+  agree.
+- Our StreamDecoder decodes what spandsp's transmitter (t4_tx) sends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsp.t4 import Page, StreamDecoder, bytes_to_bits, encode_page, min_row_bits
+from tests.dsp.t4.helpers import synthetic, wrap
+from tests.support.spandsp_t4 import spandsp_receive, spandsp_transmit
+from tests.dsp.t4.test_stream import _corrupt_rows
+
+pytestmark = pytest.mark.spandsp
+
+
+def _page(width: int = 1728, height: int = 96) -> Page:
+    return synthetic(width, height, seed=11)
+
+
+@pytest.mark.parametrize("coding,k", [("mh", 2), ("mr", 2), ("mr", 4)])
+@pytest.mark.parametrize("min_bits", [0, min_row_bits(9600, 20)])
+def test_spandsp_receives_our_stream(tmp_path, coding, k, min_bits):
+    page = _page()
+    bits = bytes_to_bits(encode_page(page, coding, k=k, min_row_bits=min_bits), lsb_first=False)
+    got = spandsp_receive(bits, page.width, coding, tmp_path / "rx.tif")
+    assert got.bad_rows == 0 and got.page_end_at is not None
+    assert np.array_equal(got.rows, page.rows)
+
+
+@pytest.mark.parametrize("bad", [[5], [1, 7, 8], [60, 95]])
+def test_mh_bad_rows_match_spandsp(tmp_path, bad):
+    page = _page()
+    bits = bytes_to_bits(encode_page(page, "mh", min_row_bits=200), lsb_first=False)
+    bits = _corrupt_rows(bits, bad, "mh")
+    theirs = spandsp_receive(bits, page.width, "mh", tmp_path / "rx.tif")
+    ours = StreamDecoder(page.width, "mh")
+    ours.feed(bits)
+    assert ours.bad_rows == theirs.bad_rows == len(bad)
+    assert np.array_equal(ours.page().rows, theirs.rows)
+
+
+def test_mr_damage_stays_in_its_k_group_in_both(tmp_path):
+    page = _page()
+    k = 4
+    bits = _corrupt_rows(bytes_to_bits(encode_page(page, "mr", k=k, min_row_bits=200), False), [41], "mr")
+    theirs = spandsp_receive(bits, page.width, "mr", tmp_path / "rx.tif")
+    ours = StreamDecoder(page.width, "mr")
+    ours.feed(bits)
+    mine = ours.page().rows
+    assert 1 <= ours.bad_rows <= k and 1 <= theirs.bad_rows <= k
+    keep = np.r_[0:40, 44 : page.height]  # rows 40-43 form the damaged K group
+    assert np.array_equal(mine[keep], page.rows[keep]) and np.array_equal(theirs.rows[keep], page.rows[keep])
+    assert np.array_equal(mine[41], mine[40]) and np.array_equal(theirs.rows[41], theirs.rows[40])
+
+
+@pytest.mark.parametrize("coding", ["mh", "mr"])
+@pytest.mark.parametrize("width", [1728, 2432])
+@pytest.mark.parametrize("min_bits", [0, min_row_bits(4800, 40)])
+def test_we_receive_spandsp_stream(tmp_path, coding, width, min_bits):
+    page = _page(width, 80)
+    src = tmp_path / "tx.tif"
+    src.write_bytes(wrap([(encode_page(page, "mmr", rtc=False), width, page.height)], "mmr"))
+    bits = spandsp_transmit(src, coding, min_bits)
+    dec = StreamDecoder(width, coding)
+    for i in range(0, bits.size, 96):  # 10 ms of 9600 bit/s per call
+        dec.feed(bits[i : i + 96])
+    assert dec.finished and dec.bad_rows == 0 and dec.rows_so_far == page.height
+    assert dec.page().same_pixels(page)
