@@ -31,6 +31,7 @@ SKIP_TYPES = frozenset({
     "application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature",
     "application/pgp-keys", "application/ms-tnef",
 })
+MAX_DEPTH = 20  # multipart nesting; real mail uses 3 or 4, a bomb uses thousands
 _FATAL_DEFECTS = (
     errors.StartBoundaryNotFoundDefect, errors.NoBoundaryInMultipartDefect,
     errors.InvalidBase64CharactersDefect, errors.InvalidBase64LengthDefect,
@@ -136,7 +137,7 @@ class _Walker:
             if isinstance(d, _FATAL_DEFECTS) and self.problem is None:
                 self.problem = f"{label}: {type(d).__name__.replace('Defect', '')}: {d.__doc__.strip().splitlines()[0] if d.__doc__ else d}"
 
-    def walk(self, part: Message, *, top: bool) -> None:
+    def walk(self, part: Message, depth: int = 0) -> None:
         ctype = part.get_content_type()
         name = _filename(part)
         label = f"part {name!r}" if name else f"a {ctype} part"
@@ -144,10 +145,13 @@ class _Walker:
         if ctype in SKIP_TYPES:
             return
         if part.is_multipart():
+            if depth >= MAX_DEPTH:
+                self.problem = self.problem or f"parts nested more than {MAX_DEPTH} deep"
+                return
             subs = _parts(part)
             if ctype == "message/rfc822":
                 for s in subs:
-                    self.walk(s, top=False)
+                    self.walk(s, depth + 1)
                 return
             if ctype == "multipart/alternative" and not part.get_content_disposition() == "attachment":
                 texts = [s for s in subs if s.get_content_maintype() == "text" and not _filename(s)]
@@ -157,12 +161,12 @@ class _Walker:
                     self.body.append(_text_of(best))
                 for s in subs:
                     if s.get_content_maintype() != "text" or _filename(s):
-                        self.walk(s, top=False)
+                        self.walk(s, depth + 1)
                 return
             if not subs and self.problem is None:
                 self.problem = f"{label} has no parts (is the boundary right?)"
             for s in subs:
-                self.walk(s, top=False)
+                self.walk(s, depth + 1)
             return
         disposition = part.get_content_disposition()
         is_body_text = part.get_content_maintype() == "text" and disposition != "attachment" and not name
@@ -183,12 +187,15 @@ class _Walker:
 def parse_message(raw: bytes, *, max_documents: int = 50) -> ParsedMessage | MimeProblem:
     """Parse ``raw`` (CRLF or LF line ends) into body text and ordered documents."""
     raw = raw.replace(b"\r\n", b"\n")
-    msg = email.message_from_bytes(raw)
+    try:
+        msg = email.message_from_bytes(raw)
+    except RecursionError:  # the stdlib parser recurses once per nesting level
+        return MimeProblem(f"malformed MIME: parts nested more than {MAX_DEPTH} deep")
     for d in msg.defects:
         if isinstance(d, errors.MissingHeaderBodySeparatorDefect):
             return MimeProblem("the message has no header/body separator")
     w = _Walker()
-    w.walk(msg, top=True)
+    w.walk(msg)
     if w.problem is not None:
         return MimeProblem(f"malformed MIME: {w.problem}")
     if len(w.docs) > max_documents:

@@ -85,3 +85,11 @@ def test_malformed_or_empty_is_a_problem(raw, reason):
 def test_too_many_documents():
     p = parse_message(bytes(samples.message("doc.txt", "doc.txt", "doc.txt")), max_documents=2)
     assert isinstance(p, MimeProblem) and "too many documents" in p.reason
+
+
+@pytest.mark.parametrize("depth", [25, 3000])
+def test_nesting_bomb_is_a_problem_not_a_crash(depth):
+    head = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(depth))
+    raw = b"From: a@b\n" + head + b"Content-Type: text/plain\n\nhi\n"
+    p = parse_message(raw)
+    assert isinstance(p, MimeProblem) and "nested" in p.reason
