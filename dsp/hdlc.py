@@ -6,12 +6,13 @@ flags between frames and closing flags.  `HdlcReceiver.feed(bits)` does the reve
 on a bit stream cut anywhere, and returns, in stream order, `Frame` values (with
 ``crc_ok``) and `HdlcEvent` reports (framing established, abort).
 
-How: the receiver is vectorised over each block of bits.  Every 0 bit ends a run of
-1s, and the run length classifies it: 5 -> a stuffed 0 (deleted), 6 -> the end of a
-flag, 7 or more -> an abort, otherwise data.  Only flags and aborts (a few per frame)
-are visited one at a time; the data between them is destuffed with one boolean mask.
-The last 0 of a block and the 1s after it are carried into the next block, so a flag or
-stuffed bit split across blocks is found just the same.
+How: the transmitter is whole-array numpy.  The receiver is a bit-serial state machine
+(`_deframe`, compiled with numba; its plain-Python original `_deframe.py_func` is
+tested to agree): it counts the run of 1s, and each 0 ends the run — after 5 ones it is
+a stuffed 0 and is dropped, after 6 it closes a flag, after 7 or more an abort was
+seen (at the 7th one).  Bits are packed into the frame buffer as they come; on a flag
+the 6 ones (and the flag's leading 0, when it had been taken as data) are taken back
+off.  All state lives in small arrays, so a stream cut anywhere decodes the same.
 
 Bits are sent least significant bit first within each octet; the FCS is CRC-16/ITU-T
 (generator x^16 + x^12 + x^5 + 1, preset all ones, ones-complemented, sent low octet
@@ -26,6 +27,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 #: The flag octet 0x7E as bits, first bit first.
 FLAG_BITS = np.array([0, 1, 1, 1, 1, 1, 1, 0], dtype=np.uint8)
@@ -113,131 +115,157 @@ class HdlcEvent(enum.Enum):
     ABORT = "abort"
 
 
-class _Kind(enum.IntEnum):
-    DATA = 0
-    STUFFED = 1
-    FLAG = 2
-    ABORT = 3
+# Receiver state slots (int64 array) and event kinds.
+_ONES, _IN_FRAME, _NBITS, _ACC, _FLEN, _ZERO_TAKEN, _FLAGS_IN_ROW, _FRAMING_OK, _DROPPED = range(9)
+_N_STATE = 9
+_EV_BAD_FRAME, _EV_GOOD_FRAME, _EV_FRAMING_OK, _EV_ABORT = 0, 1, 2, 3
+
+
+def _crc_table() -> np.ndarray:
+    """Byte-at-a-time table for the reflected CRC-16/ITU (polynomial 0x8408)."""
+    t = np.zeros(256, np.int64)
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
+        t[i] = c
+    return t
+
+
+_CRC_TABLE = _crc_table()
+
+
+@njit(cache=True)
+def _deframe(bits, st, frame, min_bits, max_octets, framing_ok_flags, crc_table,
+             ev_kind, ev_start, ev_len, out_bytes):
+    """Run `bits` through the deframer state `st` (and `frame`, the octets of the open
+    frame).  Writes events; a frame event's octets (FCS included) are copied to
+    out_bytes[ev_start:ev_start + ev_len].  Returns the number of events."""
+    ne = 0
+    nb = 0
+    for i in range(bits.shape[0]):
+        b = np.int64(bits[i])
+        if b:
+            st[_ONES] += 1
+            ones = st[_ONES]
+            if ones == 7:  # abort: 7 ones in a row
+                data_bits = st[_FLEN] * 8 + st[_NBITS] - 6 - st[_ZERO_TAKEN]
+                if st[_IN_FRAME] == 1 and data_bits > 0:
+                    ev_kind[ne] = _EV_ABORT
+                    ne += 1
+                st[_IN_FRAME] = 0
+                st[_FLEN] = 0
+                st[_NBITS] = 0
+                st[_ACC] = 0
+                st[_FLAGS_IN_ROW] = 0
+                st[_FRAMING_OK] = 0
+                continue
+            if ones > 7 or st[_IN_FRAME] == 0:
+                continue
+        else:
+            ones = st[_ONES]
+            st[_ONES] = 0
+            if ones == 5 or ones >= 7:  # stuffed 0, or the 0 that ends an abort
+                st[_ZERO_TAKEN] = 0
+                continue
+            if ones == 6:  # a flag: close the open frame, open the next
+                if st[_IN_FRAME] == 1:
+                    data_bits = st[_FLEN] * 8 + st[_NBITS] - 6 - st[_ZERO_TAKEN]
+                    if data_bits > 0:
+                        st[_FLAGS_IN_ROW] = 0
+                        if data_bits % 8 != 0 or data_bits < min_bits:
+                            st[_DROPPED] += 1
+                        else:
+                            n = data_bits // 8
+                            crc = 0xFFFF
+                            for k in range(n):
+                                crc = (crc >> 8) ^ crc_table[(crc ^ np.int64(frame[k])) & 0xFF]
+                            out_bytes[nb:nb + n] = frame[:n]
+                            if crc == 0xF0B8:  # the good-FCS residue (T.30 §5.3.7)
+                                if st[_FRAMING_OK] == 0:
+                                    st[_FRAMING_OK] = 1
+                                    ev_kind[ne] = _EV_FRAMING_OK
+                                    ne += 1
+                                ev_kind[ne] = _EV_GOOD_FRAME
+                            else:
+                                ev_kind[ne] = _EV_BAD_FRAME
+                            ev_start[ne] = nb
+                            ev_len[ne] = n
+                            ne += 1
+                            nb += n
+                st[_IN_FRAME] = 1
+                st[_FLEN] = 0
+                st[_NBITS] = 0
+                st[_ACC] = 0
+                st[_ZERO_TAKEN] = 0
+                st[_FLAGS_IN_ROW] += 1
+                if st[_FLAGS_IN_ROW] >= framing_ok_flags and st[_FRAMING_OK] == 0:
+                    st[_FRAMING_OK] = 1
+                    ev_kind[ne] = _EV_FRAMING_OK
+                    ne += 1
+                continue
+            if st[_IN_FRAME] == 0:
+                st[_ZERO_TAKEN] = 0
+                continue
+            st[_ZERO_TAKEN] = 1
+        # A data bit of the open frame: pack it, least significant bit first.
+        st[_ACC] |= b << st[_NBITS]
+        st[_NBITS] += 1
+        if st[_NBITS] == 8:
+            if st[_FLEN] >= max_octets:  # runaway frame: drop it, wait for a flag
+                st[_DROPPED] += 1
+                st[_IN_FRAME] = 0
+                st[_FLEN] = 0
+            else:
+                frame[st[_FLEN]] = st[_ACC]
+                st[_FLEN] += 1
+            st[_NBITS] = 0
+            st[_ACC] = 0
+    return ne
 
 
 class HdlcReceiver:
     """Streaming HDLC deframer: ``feed(bits) -> list[Frame | HdlcEvent]``.
 
-    Frames that are not a whole number of octets, shorter than `min_octets` (FCS
-    included) or longer than `max_octets` are dropped silently (noise between flags
-    looks like that); `dropped` counts them."""
+    FRAMING_OK is reported once `framing_ok_flags` flags came in a row (T.30 takes that
+    as "an HDLC signal is being received"), or on a frame with a good FCS; it is reported
+    again only after an abort or `restart`.  Frames that are not a whole number of
+    octets, shorter than `min_octets` (FCS included) or longer than `max_octets` are
+    dropped silently (noise between flags looks like that); `dropped` counts them."""
 
     def __init__(self, *, framing_ok_flags: int = 4, min_octets: int = 4, max_octets: int = 1024) -> None:
         self._framing_ok_flags = framing_ok_flags
         self._min_bits = 8 * min_octets
-        self._max_bits = 8 * max_octets
-        self.dropped = 0
+        self._max_octets = max_octets
         self.restart()
 
     def restart(self) -> None:
         """Forget everything: as if no bit had been received."""
-        # Unconsumed bits: 1s only, or (when _carry_zero) a 0 already classified as
-        # _carry_kind followed by 1s.
-        self._carry = np.zeros(0, np.uint8)
-        self._carry_zero = False
-        self._carry_kind = _Kind.DATA
-        self._in_frame = False  # a flag has opened a frame
-        self._frame: list[np.ndarray] = []
-        self._frame_len = 0
-        self._flags_in_row = 0
-        self._framing_ok = False
+        self._st = np.zeros(_N_STATE, np.int64)
+        self._st[_ONES] = 7  # no 0 seen yet: the first 0 cannot end a flag
+        self._frame = np.zeros(self._max_octets + 1, np.uint8)
+
+    @property
+    def dropped(self) -> int:
+        return int(self._st[_DROPPED])
 
     def feed(self, bits: np.ndarray) -> list[Frame | HdlcEvent]:
+        b = np.asarray(bits, np.uint8)
+        cap = len(b) // 3 + 4
+        ev_kind = np.empty(cap, np.int64)
+        ev_start = np.empty(cap, np.int64)
+        ev_len = np.empty(cap, np.int64)
+        out_bytes = np.empty(len(b) // 8 + self._max_octets + 2, np.uint8)
+        ne = _deframe(b, self._st, self._frame, self._min_bits, self._max_octets,
+                      self._framing_ok_flags, _CRC_TABLE, ev_kind, ev_start, ev_len, out_bytes)
         out: list[Frame | HdlcEvent] = []
-        buf = np.concatenate([self._carry, np.asarray(bits, np.uint8)])
-        zeros = np.flatnonzero(buf == 0)
-        have_prev = self._carry_zero
-        if len(zeros) <= int(have_prev):
-            self._carry = buf
-            self._check_ones_run(buf[int(have_prev):], out)
-            return out
-        runs = np.diff(zeros, prepend=-1) - 1
-        kind = np.full(len(zeros), _Kind.DATA, dtype=np.int8)
-        kind[runs == 5] = _Kind.STUFFED
-        kind[runs == 6] = _Kind.FLAG
-        kind[runs >= 7] = _Kind.ABORT
-        if have_prev:
-            kind[0] = self._carry_kind  # the carried 0, classified last time
-        else:
-            kind[0] = _Kind.DATA if runs[0] < 7 else _Kind.ABORT  # no 0 before it: not a flag
-        keep = np.ones(len(buf), dtype=bool)
-        keep[zeros[kind == _Kind.STUFFED]] = False
-        last = int(zeros[-1])
-        start = 1 if have_prev and self._carry_kind in (_Kind.FLAG, _Kind.ABORT) else 0
-        first_marker = 1 if have_prev else 0
-        for j in np.flatnonzero(kind[first_marker:] >= _Kind.FLAG) + first_marker:
-            z = int(zeros[j])
-            if kind[j] == _Kind.FLAG:
-                self._take(buf, keep, start, max(start, z - 7))
-                self._close_frame(out)
-                self._in_frame = True
-                self._flags_in_row += 1
-                if self._flags_in_row >= self._framing_ok_flags:
-                    self._report_framing(out)
+        for j in range(ne):
+            kind = ev_kind[j]
+            if kind <= _EV_GOOD_FRAME:
+                raw = out_bytes[ev_start[j]: ev_start[j] + ev_len[j] - 2].tobytes()
+                out.append(Frame(raw, kind == _EV_GOOD_FRAME))
+            elif kind == _EV_FRAMING_OK:
+                out.append(HdlcEvent.FRAMING_OK)
             else:
-                # Data up to the 0 before the run of 1s, as when the abort is seen early.
-                self._take(buf, keep, start, max(start, z - int(runs[j]) - 1))
-                self._abort(out)
-            start = z + 1
-        # Commit data up to (not including) the last 0: it may open the next flag.
-        self._take(buf, keep, start, max(start, last))
-        self._carry = buf[last:]
-        self._carry_zero = True
-        self._carry_kind = _Kind(int(kind[-1]))
-        self._check_ones_run(self._carry[1:], out)
+                out.append(HdlcEvent.ABORT)
         return out
-
-    def _take(self, buf: np.ndarray, keep: np.ndarray, a: int, b: int) -> None:
-        """Append destuffed bits buf[a:b] to the open frame."""
-        if not self._in_frame or b <= a:
-            return
-        seg = buf[a:b][keep[a:b]]
-        if len(seg):
-            self._flags_in_row = 0
-            self._frame.append(seg)
-            self._frame_len += len(seg)
-            if self._frame_len > self._max_bits:
-                self.dropped += 1
-                self._frame, self._frame_len = [], 0
-                self._in_frame = False
-
-    def _close_frame(self, out: list) -> None:
-        if not self._frame_len:
-            return
-        n = self._frame_len
-        bits = np.concatenate(self._frame)
-        self._frame, self._frame_len = [], 0
-        if n % 8 or n < self._min_bits:
-            self.dropped += 1
-            return
-        raw = bits_to_bytes(bits)
-        ok = crc_ok(raw)
-        if ok:
-            self._report_framing(out)
-        out.append(Frame(raw[:-2], ok))
-
-    def _report_framing(self, out: list) -> None:
-        if not self._framing_ok:
-            self._framing_ok = True
-            out.append(HdlcEvent.FRAMING_OK)
-
-    def _abort(self, out: list) -> None:
-        if self._in_frame and self._frame_len:
-            out.append(HdlcEvent.ABORT)
-        self._frame, self._frame_len = [], 0
-        self._in_frame = False
-        self._flags_in_row = 0
-        self._framing_ok = False
-
-    def _check_ones_run(self, tail: np.ndarray, out: list) -> None:
-        """Seven 1s with no 0 yet: abort now rather than when the next 0 comes."""
-        if len(tail) >= 7 and self._in_frame:
-            self._abort(out)
-        if len(self._carry) > 16:  # long idle of 1s: keep the 0 and a run that still reads as >= 7
-            head = self._carry[:1] if self._carry_zero else self._carry[:0]
-            self._carry = np.concatenate([head, np.ones(8, np.uint8)])

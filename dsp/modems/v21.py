@@ -5,8 +5,9 @@ bit/s (V.21 §2, §3; T.30 §5.3.1 uses it synchronously, with HDLC on top).  Th
 `V21Transmitter` and `V21Receiver` follow `dsp.modems.base`'s block API.
 
 How the transmitter works: a continuous-phase FSK oscillator whose phase is an integer
-in 1/8000 cycle (each sample adds the frequency in Hz, exactly), so the waveform does
-not depend on how the caller slices its `transmit` calls.  Bit k occupies samples
+in 1/8000 cycle (each sample adds the frequency in Hz, exactly) indexing one cycle of
+the sine at the output level, so the waveform does not depend on how the caller slices
+its `transmit` calls (a small compiled loop, `_tx_kernel`, with its Python original).  Bit k occupies samples
 ceil(k * 80/3) onwards (300 bit/s at 8000 samples/s).
 
 How the receiver works, per sample (one compiled loop, `_rx_kernel`; its plain-Python
@@ -51,6 +52,19 @@ _COS_I = np.rint(np.cos(2 * np.pi * _K / SAMPLE_RATE) * _TABLE_SCALE).astype(np.
 _SIN_I = np.rint(_SIN * _TABLE_SCALE).astype(np.int64)
 
 
+@njit(cache=True)
+def _tx_kernel(queue, n0, bits_done, phase, wave, out):
+    """Fill `out` with the samples n0, n0+1, ... of this transmission: each sample
+    advances the phase by the current bit's frequency.  Returns the final phase."""
+    for i in range(out.shape[0]):
+        bit = queue[(n0 + i) * BAUD // SAMPLE_RATE - bits_done]
+        phase += MARK_HZ if bit else SPACE_HZ
+        if phase >= SAMPLE_RATE:
+            phase -= SAMPLE_RATE
+        out[i] = wave[phase]
+    return phase
+
+
 class V21Transmitter:
     """V.21 channel 2 transmitter.
 
@@ -59,7 +73,8 @@ class V21Transmitter:
     bit clock, with the oscillator phase carried on)."""
 
     def __init__(self, *, level_dbm0: float = TX_LEVEL_DBM0) -> None:
-        self._amp = g711.dbm0_to_amplitude(level_dbm0)
+        # One cycle of the sine at the output level, indexed by phase in 1/8000 cycle.
+        self._wave = np.rint(g711.dbm0_to_amplitude(level_dbm0) * _SIN).astype(np.int16)
         self._queue = np.zeros(0, np.uint8)  # bits fed and not yet fully sent
         self._phase = 0  # oscillator phase, 1/8000 cycle
         self._n = 0  # samples sent in this transmission
@@ -76,16 +91,12 @@ class V21Transmitter:
         if m == 0:
             self._restart_clock()
             return np.zeros(0, np.int16)
-        idx = np.arange(self._n, self._n + m)
-        bit_of = idx * BAUD // SAMPLE_RATE - self._bits_done
-        freq = np.where(self._queue[bit_of] == 1, MARK_HZ, SPACE_HZ)
-        phase = (self._phase + np.cumsum(freq)) % SAMPLE_RATE
-        self._phase = int(phase[-1])
+        out = np.empty(m, np.int16)
+        self._phase = _tx_kernel(self._queue, self._n, self._bits_done, self._phase, self._wave, out)
         self._n += m
         done = self._n * BAUD // SAMPLE_RATE - self._bits_done  # bits fully sent
         self._queue = self._queue[done:]
         self._bits_done += done
-        out = np.rint(self._amp * _SIN[phase]).astype(np.int16)
         if m < n:
             self._restart_clock()
         return out

@@ -136,3 +136,22 @@ def test_ours_into_spandsp_receiver():
     rx = SpanHdlcRx()
     rx.feed(hdlc.encode_frames(FRAMES, preamble=38, between=2))
     assert rx.frames == [(f, True) for f in FRAMES]
+
+
+def test_compiled_deframer_equals_python_original():
+    rng = np.random.default_rng(3)
+    bits = np.concatenate([rng.integers(0, 2, 3000).astype(np.uint8), hdlc.encode_frames(FRAMES, preamble=5),
+                           hdlc.ABORT_BITS, hdlc.encode_frames(FRAMES[:1], preamble=2)])
+    results = []
+    for kernel in (hdlc._deframe, hdlc._deframe.py_func):
+        st = np.zeros(hdlc._N_STATE, np.int64)
+        st[hdlc._ONES] = 7
+        frame = np.zeros(1025, np.uint8)
+        cap = len(bits)
+        ev = [np.zeros(cap, np.int64) for _ in range(3)]
+        out = np.zeros(cap, np.uint8)
+        ne = kernel(bits, st, frame, 32, 1024, 4, hdlc._CRC_TABLE, *ev, out)
+        results.append(([e[:ne].tolist() for e in ev], out[: int(ev[1][:ne].max(initial=0) + 300)].tolist(), st.tolist()))
+    assert results[0] == results[1]
+    kinds = results[0][0][0]
+    assert kinds.count(hdlc._EV_GOOD_FRAME) == len(FRAMES) + 1 and hdlc._EV_ABORT in kinds

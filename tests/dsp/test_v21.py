@@ -200,3 +200,15 @@ def test_loopback_through_line_model():
 def test_loopback_sweep(snr_db):
     results = [loopback_trial(seed, snr_db) for seed in range(300)]
     assert sum(results) >= 0.99 * len(results)
+
+
+def test_compiled_tx_loop_equals_python_original():
+    tx = V21Transmitter()
+    wave = tx._wave  # noqa: SLF001 — the kernel's own table
+    outs = []
+    for kernel in (v21._tx_kernel, v21._tx_kernel.py_func):
+        out = np.zeros(2000, np.int16)
+        phase = kernel(BITS, 0, 0, 0, wave, out)
+        outs.append((out.tolist(), phase))
+    assert outs[0] == outs[1]
+    assert np.array_equal(np.array(outs[0][0], np.int16), our_signal(lead=0, tail=0)[:2000])

@@ -107,3 +107,57 @@ class SpanV21Rx:
         if self.state:
             self._free(self.state)
             self.state = None
+
+
+class SpanV21HdlcTx:
+    """spandsp's V.21 transmitter wired in C to its HDLC transmitter, as its fax front
+    end does (fsk_tx pulls hdlc_tx_get_bit directly): sends flags while idle.  No
+    Python runs per bit, so it times spandsp alone."""
+
+    def __init__(self) -> None:
+        lib = require()
+        hdlc_init = declare(lib, "hdlc_tx_init", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
+                            ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+        init = declare(lib, "fsk_tx_init", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, GET_BIT, ctypes.c_void_p)
+        self._tx = declare(lib, "fsk_tx", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+        self._hdlc = hdlc_init(None, 0, 2, 0, None, None)
+        get_bit = GET_BIT(ctypes.cast(lib.hdlc_tx_get_bit, ctypes.c_void_p).value)
+        self._keep = get_bit
+        self.state = init(None, v21_spec(lib), get_bit, self._hdlc)
+        self._buf = np.zeros(160, np.int16)
+
+    def transmit(self, n: int) -> np.ndarray:
+        if len(self._buf) < n:
+            self._buf = np.zeros(n, np.int16)
+        got = self._tx(self.state, self._buf.ctypes.data, n)
+        return self._buf[:got]
+
+
+class SpanV21HdlcRx:
+    """spandsp's V.21 receiver wired in C to its HDLC receiver (frames dropped in C
+    by a NULL handler is not allowed, so a Python handler counts them: one call per
+    frame, negligible)."""
+
+    def __init__(self) -> None:
+        from tests.support.spandsp_hdlc import FRAME_HANDLER
+
+        lib = require()
+        hdlc_init = declare(lib, "hdlc_rx_init", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
+                            ctypes.c_int, ctypes.c_int, FRAME_HANDLER, ctypes.c_void_p)
+        init = declare(lib, "fsk_rx_init", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                       ctypes.c_int, PUT_BIT, ctypes.c_void_p)
+        self._rx = declare(lib, "fsk_rx", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+        self.frames = 0
+        self._handler = FRAME_HANDLER(self._on_frame)
+        self._hdlc = hdlc_init(None, 0, 0, 4, self._handler, None)
+        put_bit = PUT_BIT(ctypes.cast(lib.hdlc_rx_put_bit, ctypes.c_void_p).value)
+        self._keep = put_bit
+        self.state = init(None, v21_spec(lib), FSK_FRAME_MODE_SYNC, put_bit, self._hdlc)
+
+    def _on_frame(self, user, pkt, length, ok) -> None:
+        if length >= 0 and ok:
+            self.frames += 1
+
+    def receive(self, samples: np.ndarray) -> None:
+        amp = np.ascontiguousarray(samples, dtype=np.int16)
+        self._rx(self.state, amp.ctypes.data, len(amp))
