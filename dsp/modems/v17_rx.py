@@ -11,9 +11,14 @@ so it works at any receive level.
 How (one compiled per-sample loop, `_rx_block_py` its plain-Python reference):
 - power: one-pole estimate of x^2.  Acquisition starts on a 6 dB rise above a slowly
   tracked floor and above -47 dBm0, but CARRIER_UP is only reported once 24 symbols of
-  the ABAB pattern are seen, so line noise, however it starts, never raises it; carrier down when the
-  power stays 9 dB under the trained level (or under -52 dBm0) for 20 ms, which works
-  while noise continues, and rides through a 20 ms gap.
+  the ABAB pattern are seen, so line noise, however it starts, never raises it (nor
+  does a TEP tone).  Carrier down when the power stays 9 dB under the trained level
+  (or under -52 dBm0) for 20 ms: that works while noise continues, and rides through
+  a 20 ms gap.  After a failed training the floor rises to meet a steady level, so even
+  then the carrier drops.
+- segment 4: the hard decisions are differentially decoded and descrambled; at least
+  75 % ones (from the 24th bit, as the scrambler may start anywhere) and the training
+  SNR of the rate (SNR_MIN) are needed for TRAINING_SUCCEEDED.
 - front end: a complex band-pass root-raised-cosine filter (the matched filter shifted to
   1800 Hz) evaluated only at the T/2 instants, from a bank of 128 fractional delays;
   the carrier NCO then takes the output to baseband.
