@@ -224,6 +224,7 @@ class LimitsConfig:
     max_pages: int = 100
     render_timeout: float = 120.0
     max_documents: int = 50
+    max_recipients: int = 100
 
 
 @dataclass(frozen=True)
@@ -375,11 +376,12 @@ def parse_relay(node: Node, base: Path) -> RelayConfig:
 
 
 def parse_limits(node: Node, base: Path) -> LimitsConfig:
-    node.mapping(("max_pages", "render_timeout", "max_documents"))
+    node.mapping(("max_pages", "render_timeout", "max_documents", "max_recipients"))
     return LimitsConfig(
         max_pages=node.child("max_pages").int(100, lo=1),
         render_timeout=node.child("render_timeout").duration(120.0),
         max_documents=node.child("max_documents").int(50, lo=1),
+        max_recipients=node.child("max_recipients").int(100, lo=1),
     )
 
 

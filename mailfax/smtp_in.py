@@ -81,6 +81,8 @@ class FaxHandler:
         return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
+            return "452 4.5.3 too many recipients; send the rest in another message"  # RFC 5321 §4.5.3.1.10
         fa = parse_recipient(address, self.config.fax_domains)
         if isinstance(fa, NotOurs):
             return f"550 5.7.1 {fa.reason}"

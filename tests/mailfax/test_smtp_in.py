@@ -65,6 +65,7 @@ smtp:
 fax: {{domains: [fax.test]}}
 dialing: {{country_code: "49", area_code: "30"}}
 storage: {{data_dir: {tmp_path / 'data'}}}
+limits: {{max_recipients: 5}}
 rules: rules.yaml
 """)
     config = load_config(tmp_path / "mailfax.yaml")
@@ -200,6 +201,15 @@ def test_several_recipients_one_job_each_grouped(gateway):
     jobs = store.jobs()
     assert [j.number for j in jobs] == ["+49301234567", "+4989123456"]  # duplicate folded, refused one left out
     assert len({j.message for j in jobs}) == 1
+
+
+def test_recipient_limit(gateway):
+    port, store = gateway
+    c = client(port)
+    c.mail("alice@example.com")
+    codes = [c.rcpt(f"030 100{i}@fax.test")[0] for i in range(6)]
+    assert codes == [250] * 5 + [452]
+    c.quit()
 
 
 def test_resubmission_after_lost_reply_is_not_queued_twice(gateway):
