@@ -164,6 +164,8 @@ class SmtpConfig:
     tls_key: Path | None = None
     max_message_size: int = 25 * 1024 * 1024
     users: dict[str, str] = field(default_factory=dict, repr=False)
+    #: user -> envelope senders that user may use (absent: any); stops AUTH users spoofing others
+    user_addresses: dict[str, frozenset[str]] = field(default_factory=dict)
     require_tls: bool = False          # refuse MAIL before STARTTLS (RFC 3207 §4)
 
     @property
@@ -287,15 +289,24 @@ def parse_smtp(node: Node, base: Path) -> SmtpConfig:
     if require_tls and cert is None:
         raise node.child("require_tls").fail("false unless tls.cert and tls.key are set", True)
     users: dict[str, str] = {}
+    owned: dict[str, frozenset[str]] = {}
     unode = node.child("users").mapping()
     for name in unode.value:
-        users[str(name)] = unode.child(str(name)).str(what="a password")
+        u = unode.child(str(name))
+        if isinstance(u.value, dict):  # {password: ..., addresses: [...]}
+            u.mapping(("password", "addresses"))
+            users[str(name)] = u.child("password").str(what="a password")
+            owned[str(name)] = frozenset(a.str(pattern=ADDRESS_RE, what="an address").lower()
+                                         for a in u.child("addresses").items())
+        else:
+            users[str(name)] = u.str(what="a password, or {password, addresses}")
     return SmtpConfig(
         host=host, port=port,
         hostname=node.child("hostname").str("mailfax.localhost", pattern=HOST_RE, what="a host name"),
         tls_cert=cert, tls_key=key,
         max_message_size=node.child("max_message_size").size(SmtpConfig.max_message_size),
         users=users,
+        user_addresses=owned,
         require_tls=require_tls,
     )
 
@@ -473,7 +484,8 @@ def describe(config: Config) -> dict[str, Any]:
             "tls": {"cert": str(config.smtp.tls_cert), "key": str(config.smtp.tls_key)} if config.smtp.tls else None,
             "max_message_size": config.smtp.max_message_size,
             "require_tls": config.smtp.require_tls,
-            "users": {u: "***" for u in config.smtp.users},
+            "users": {u: ({"password": "***", "addresses": sorted(config.smtp.user_addresses[u])}
+                          if u in config.smtp.user_addresses else "***") for u in config.smtp.users},
         },
         "fax": {"domains": list(config.fax_domains)},
         "dialing": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config.dialing).items()},

@@ -75,6 +75,10 @@ class FaxHandler:
         return p
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        user = session.auth_data if session.authenticated and isinstance(session.auth_data, str) else None
+        owned = self.config.smtp.user_addresses.get(user) if user else None
+        if owned is not None and address.lower() not in owned:
+            return f"553 5.7.1 {user} may not send as {address or '<>'}"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         envelope.fax_pending = _Pending([], set())

@@ -69,6 +69,7 @@ def test_secrets_are_not_shown(tmp_path):
     ("dialing: {country_code: germany}", "dialing.country_code: expected a country code"),
     ("smtp: [1, 2]", "mailfax.yaml: smtp: expected a mapping"),
     ("smtp: {listen: 1:2:", "mailfax.yaml: line 1: not valid YAML"),
+    ("smtp: {users: {bob: {password: x, addresses: [bob]}}}", "smtp.users.bob.addresses[0]: expected an address, got 'bob'"),
     ("smtp: {require_tls: true}", "smtp.require_tls: expected false unless tls.cert and tls.key are set"),
 ])
 def test_errors_name_file_key_and_expectation(tmp_path, text, message):

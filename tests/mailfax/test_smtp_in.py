@@ -61,7 +61,7 @@ smtp:
   hostname: fax.test
   max_message_size: 2MB
   tls: {{cert: {cert / 'cert.pem'}, key: {cert / 'key.pem'}}}
-  users: {{alice: wonderland}}
+  users: {{alice: wonderland, bob: {{password: builder, addresses: [bob@example.com]}}}}
 fax: {{domains: [fax.test]}}
 dialing: {{country_code: "49", area_code: "30"}}
 storage: {{data_dir: {tmp_path / 'data'}}}
@@ -257,3 +257,14 @@ def test_require_tls_refuses_mail_before_starttls(tmp_path, cert):
     finally:
         ctl.stop()
         store.close()
+
+
+def test_authenticated_user_may_only_use_own_addresses(gateway):
+    port, _ = gateway
+    t = tls_client(port)
+    t.login("bob", "builder")
+    code, msg = t.mail("boss@example.com")
+    assert code == 553 and b"bob may not send as boss@example.com" in msg
+    assert t.mail("Bob@Example.com")[0] == 250
+    assert t.rcpt("+44 20 7946 0000@fax.test")[0] == 250
+    t.quit()
