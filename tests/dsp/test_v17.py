@@ -123,7 +123,8 @@ def test_receiver_block_size_independent():
 
 def test_receiver_compiled_equals_python_reference():
     """The same impaired long then short transmissions through the compiled loops and
-    their plain-Python sources: identical items."""
+    their plain-Python sources: identical bits and reports (the compiled loop uses
+    fastmath, so the quality figures agree to rounding, not to the last bit)."""
     line = LineModel(4, snr_db=25, freq_offset_hz=-5, clock_ppm=-80)
     tx = V17Transmitter(7200)
     first = line.process(_send(tx, _data(4, 300), tail=300))
@@ -140,7 +141,8 @@ def test_receiver_compiled_equals_python_reference():
     assert len(a) == len(b)
     for x, y in zip(a, b):
         if isinstance(x, ModemStatus):
-            assert x == y
+            assert x.status == y.status
+            assert (x.quality is None and y.quality is None) or x.quality == pytest.approx(y.quality, rel=1e-9)
         else:
             assert np.array_equal(x, y)
     assert [x.status for x in a if isinstance(x, ModemStatus)].count(Status.TRAINING_SUCCEEDED) == 2
