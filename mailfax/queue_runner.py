@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from mailfax.config import Config, Trunk
@@ -182,7 +182,7 @@ class QueueRunner:
                 self._waiting_logged = len(cands)
             return []
         default = self.config.trunks[0].name
-        cands = [c.__class__(c.job_id, c.number, c.trunk or default, c.ready_since) for c in cands]
+        cands = [replace(c, trunk=c.trunk or default) for c in cands]
         active = self.store.active()
         in_use: dict[str | None, int] = {}
         for j in active:
