@@ -363,7 +363,7 @@ def rx_block(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, tr
     nphase = cfg_i[CI_P]
     half_sps = 0.5 * cfg_f[CF_SPS]
     period = len(carrier)
-    L = len(hist)
+    L = len(hist) // 2  # doubled ring (see shaping.rx_filter_at)
     for i in range(len(samples)):
         nabs = nabs0 + i
         x = 0.0 if fill else float(samples[i])
@@ -376,7 +376,9 @@ def rx_block(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, tr
         if hp == L:
             hp = 0
         st_i[SI_HPOS] = hp
-        hist[hp] = complex(x * c.real, -x * c.imag)
+        v = complex(x * c.real, -x * c.imag)
+        hist[hp] = v
+        hist[hp + L] = v
         # 2. window bookkeeping
         w = st_i[SI_WCNT]
         st_f[SF_WACC] += x * x
@@ -529,7 +531,7 @@ class PskReceiver:
         self.cfg = cfg
         self._kernel = rx_block.py_func if reference else rx_block
         rb = shaping.RxBank.design(cfg.baud, cfg.alpha, self.SPAN, self.PHASES)
-        self._bank = rb.bank
+        self._bank = rb.rev
         self._carrier = shaping.carrier_table(cfg.carrier_hz)
         g = math.gcd(cfg.baud, shaping.SAMPLE_RATE)
         num, den = cfg.baud // g, shaping.SAMPLE_RATE // g
@@ -583,7 +585,7 @@ class PskReceiver:
         self._st_f = np.zeros(SF_LEN, np.float64)
         self._st_f[SF_GAIN] = 1.0
         self._st_c = np.zeros(SC_LEN, np.complex128)
-        self._hist = np.zeros(self._hist_len, np.complex128)
+        self._hist = np.zeros(2 * self._hist_len, np.complex128)
         self._eqring = np.zeros(2 * self.cfg.eq_taps, np.complex128)
         self._taps = equalizer.unit(self.cfg.eq_taps)
         self._winy = np.zeros(WINDOW, np.complex128)

@@ -154,10 +154,12 @@ class RxBank:
     """Matched RRC filter at 8000 Hz as ``phases`` fractional-delay rows.
 
     ``bank[p, k]`` multiplies baseband sample ``m + half - k`` to give the filter output at
-    time ``m + p/phases``; rows span ``2*half`` samples, unit gain at DC.
+    time ``m + p/phases``; rows span ``2*half`` samples, unit gain at DC.  ``rev`` is the
+    same rows reversed (oldest sample first), the order `rx_filter_at` reads them in.
     """
 
     bank: np.ndarray  # (phases, 2*half)
+    rev: np.ndarray   # bank[:, ::-1], contiguous
     half: int
     phases: int
     sps: float        # samples per symbol
@@ -172,28 +174,27 @@ class RxBank:
         win = np.cos(np.pi * tau / (2 * half + 2)) ** 2
         bank = rrc(tau / sps, alpha) * win
         bank /= np.sum(bank[0])  # unit gain at DC; the receiver's AGC sets the level
-        return RxBank(bank, half, phases, sps)
+        return RxBank(bank, np.ascontiguousarray(bank[:, ::-1]), half, phases, sps)
 
 
 @njit(cache=True)
-def rx_filter_at(hist, newest, offset, frac_phase, bank, half):
+def rx_filter_at(hist, newest, offset, frac_phase, rev, half):
     """Matched-filter output at time ``newest + offset + frac_phase/P``.
 
-    `hist` is a complex ring of baseband samples, ``newest`` the ring index of the newest
-    one and ``offset`` (<= -half) how far back the evaluation time's integer part lies.
+    `hist` is a doubled complex ring of baseband samples (length 2L: sample i of the ring
+    is stored at i and i+L) so the 2*half taps are one contiguous forward read;
+    ``newest`` is the ring index (< L) of the newest sample, ``offset`` (<= -half) how far
+    back the evaluation time's integer part lies, `rev` the reversed bank (`RxBank.rev`).
     """
-    start = newest + offset + half  # ring index of the newest tap sample (k = 0)
+    L = len(hist) // 2
+    s0 = newest + offset - half + 1  # ring index of the oldest tap sample
+    while s0 < 0:
+        s0 += L
+    row = rev[frac_phase]
     re = 0.0
     im = 0.0
-    row = bank[frac_phase]
-    L = len(hist)
-    if start < 0:
-        start += L
     for k in range(2 * half):
-        idx = start - k
-        if idx < 0:
-            idx += L
-        v = hist[idx]
+        v = hist[s0 + k]
         c = row[k]
         re += c * v.real
         im += c * v.imag

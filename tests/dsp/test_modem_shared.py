@@ -115,11 +115,16 @@ def test_modulate_compiled_matches_reference_and_block_sizes():
 
 def test_rx_filter_compiled_matches_reference():
     rb = shaping.RxBank.design(2400, 0.25, 8.0)
-    hist = (np.random.default_rng(4).standard_normal(64) + 1j).astype(np.complex128)
+    ring = (np.random.default_rng(4).standard_normal(40) + 1j).astype(np.complex128)
+    hist = np.concatenate([ring, ring])  # the doubled ring layout
     for off, p in [(-rb.half, 0), (-rb.half - 3, 17), (-rb.half - 1, 63)]:
-        a = shaping.rx_filter_at(hist, 10, off, p, rb.bank, rb.half)
-        b = shaping.rx_filter_at.py_func(hist, 10, off, p, rb.bank, rb.half)
+        a = shaping.rx_filter_at(hist, 10, off, p, rb.rev, rb.half)
+        b = shaping.rx_filter_at.py_func(hist, 10, off, p, rb.rev, rb.half)
         assert a == b
+        # the same sum as the bank's definition: bank[p, k] * sample(m + half - k)
+        m = 10 + off
+        ref = sum(rb.bank[p, k] * ring[(m + rb.half - k) % 40] for k in range(2 * rb.half))
+        assert abs(a - ref) < 1e-9
 
 
 def test_rx_bank_interpolates_smoothly():
@@ -127,11 +132,12 @@ def test_rx_bank_interpolates_smoothly():
     rb = shaping.RxBank.design(1600, 0.5, 8.0)
     n = 128
     f = 200.0 / 8000
-    hist = np.exp(2j * np.pi * f * np.arange(n)).astype(np.complex128)
+    tone = np.exp(2j * np.pi * f * np.arange(n)).astype(np.complex128)
+    hist = np.concatenate([tone, tone])
     newest = n - 1
-    gain = abs(shaping.rx_filter_at(hist, newest, -rb.half - 20, 0, rb.bank, rb.half))
+    gain = abs(shaping.rx_filter_at(hist, newest, -rb.half - 20, 0, rb.rev, rb.half))
     for p in range(0, 64, 8):
-        y = shaping.rx_filter_at(hist, newest, -rb.half - 20, p, rb.bank, rb.half)
+        y = shaping.rx_filter_at(hist, newest, -rb.half - 20, p, rb.rev, rb.half)
         t = newest - rb.half - 20 + p / 64
         assert abs(y / gain - np.exp(2j * np.pi * f * t)) < 0.02
 
