@@ -19,11 +19,14 @@ original is `_rx_kernel.py_func` and the tests check both agree):
 - the bit is the sign of (mark energy - space energy), sampled once per bit by an
   integer-phase timing loop that pulls its phase so that zero crossings of that
   difference fall midway between two samplings (hard sync on the first crossing);
-- carrier detection with hysteresis on two figures: the in-band energy, and its share
-  of the total energy in the window.  The share is what spandsp's detector lacks: white
-  line noise spreads over 0–4 kHz and puts only ~15 % of its energy into the two tone
-  bands, while a V.21 signal puts ~50–115 % there, so when the signal ends the carrier
-  drops even though noise (at −44 dBm0 or louder) goes on.
+- carrier detection with hysteresis on two figures: the in-band energy (smoothed over
+  ~1 ms), and its share of the window's total energy (per window, smoothed over ~4 ms).
+  The share is what spandsp's detector lacks: white line noise spreads over 0–4 kHz
+  and puts only ~15 % of its energy into the two tone bands, while a V.21 signal puts
+  ~50–115 % there, so when the signal ends the carrier drops even though noise (at
+  −44 dBm0 or louder) goes on.  Carrier-up comes ~7 ms after the signal starts;
+  carrier-down ~35–60 ms after it ends (30 ms of hold-off, so a 20 ms gap of silence
+  inside a signal does not end it).
 
 Levels follow the project's dBm0 convention (`dsp.g711`): the transmitter sends at
 −14 dBm0 like spandsp's; the receiver takes signals down to about −47 dBm0.
@@ -117,10 +120,10 @@ _HALF = _BAUD_PERIOD // 2
 _MIX_MARK, _MIX_SPACE, _RING_POS, _CARRIER, _COUNT, _BAUD_PHASE, _LAST_SIGN, _HOLD, _SYNCED = range(9)
 _N_INT = 9
 # Float state slots.
-_IN_BAND, _TOTAL = range(2)
+_IN_BAND, _SHARE = range(2)
 _N_FLOAT = 2
 # Parameter slots (float).
-_ON_RATIO, _OFF_RATIO, _ON_LEVEL, _OFF_LEVEL, _ALPHA, _ON_COUNT, _OFF_COUNT = range(7)
+_ON_RATIO, _OFF_RATIO, _ON_LEVEL, _OFF_LEVEL, _ALPHA, _ON_COUNT, _OFF_COUNT, _SHARE_ALPHA = range(8)
 
 _EV_UP, _EV_DOWN = 1, 2
 
@@ -172,11 +175,13 @@ def _rx_kernel(x, lost, si, sf, ring, sums, cos_t, sin_t, prm, out_bits, ev_code
             si[_HOLD] -= 1
         else:
             # Carrier detection: in-band energy, and its share of all energy.
-            a = prm[_ALPHA]
-            sf[_IN_BAND] += (em + es - sf[_IN_BAND]) * a
-            sf[_TOTAL] += (float(sums[4]) * norm - sf[_TOTAL]) * a
+            # The share is taken per window and then smoothed, so it falls as soon as
+            # the window holds only noise, however loud the signal was before.
+            sf[_IN_BAND] += (em + es - sf[_IN_BAND]) * prm[_ALPHA]
+            inst = (em + es) / (float(sums[4]) * norm) if sums[4] > 0 else 0.0
+            sf[_SHARE] += (inst - sf[_SHARE]) * prm[_SHARE_ALPHA]
             level = sf[_IN_BAND] / (norm * 0.5 * w)  # mean square, int16 units
-            share = sf[_IN_BAND] / sf[_TOTAL] if sf[_TOTAL] > 0.0 else 0.0
+            share = sf[_SHARE]
             if si[_CARRIER] == 0:
                 ok = share >= prm[_ON_RATIO] and level >= prm[_ON_LEVEL]
                 si[_COUNT] = si[_COUNT] + 1 if ok else 0
@@ -221,11 +226,13 @@ class V21Receiver:
 
     def __init__(self, *, on_level_dbm0: float = -47.0, off_level_dbm0: float = -50.0,
                  on_share: float = 0.45, off_share: float = 0.30,
-                 on_ms: float = 5.0, off_ms: float = 6.0, smoothing_samples: float = 8.0) -> None:
+                 on_ms: float = 5.0, off_ms: float = 30.0, level_smoothing: float = 8.0,
+                 share_smoothing: float = 32.0) -> None:
         self._prm = np.array([
             on_share, off_share,
             g711.dbm0_to_rms(on_level_dbm0) ** 2, g711.dbm0_to_rms(off_level_dbm0) ** 2,
-            1.0 / smoothing_samples, on_ms * SAMPLE_RATE / 1000, off_ms * SAMPLE_RATE / 1000,
+            1.0 / level_smoothing, on_ms * SAMPLE_RATE / 1000, off_ms * SAMPLE_RATE / 1000,
+            1.0 / share_smoothing,
         ], dtype=np.float64)
         self.restart()
 

@@ -212,3 +212,23 @@ def test_compiled_tx_loop_equals_python_original():
         outs.append((out.tolist(), phase))
     assert outs[0] == outs[1]
     assert np.array_equal(np.array(outs[0][0], np.int16), our_signal(lead=0, tail=0)[:2000])
+
+
+def test_short_silence_gap_does_not_drop_carrier():
+    x = our_signal()
+    x[800 + 4000: 800 + 4160] = 0  # 20 ms of silence inside the preamble
+    events = decode(run(V21Receiver(), x))
+    assert events == EXPECTED
+
+
+def test_carrier_down_latency_under_noise():
+    x = np.concatenate([our_signal(tail=0), silence(4000)])
+    end = len(x) - 4000
+    for seed in range(3):
+        y = LineModel(seed, noise_dbm0=-44, codec="alaw").process(x)
+        rx = V21Receiver()
+        down_at = None
+        for i, b in enumerate(split(y, [8])):
+            if DOWN in [it for it in rx.receive(b) if isinstance(it, ModemStatus)]:
+                down_at = (i + 1) * 8
+        assert down_at is not None and 0 < down_at - end <= 8 * 70  # within 70 ms
