@@ -393,8 +393,11 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
                 syms[k] = 0j
                 kinds[k] = 2
                 ist[I_NSYM] = k + 1
+            if stage == 5:
+                fst[F_FLOOR] = p          # a failed signal's steady level: not again
+            if p < fst[F_FLOOR]:
+                fst[F_FLOOR] = p          # otherwise the floor from before the signal
             ist[I_STAGE] = 0
-            fst[F_FLOOR] = p
             if ist[I_REPORTED] == 1:
                 _event(ist, fst, ev, evq, 2, 0.0)
             continue

@@ -359,3 +359,17 @@ def test_talker_echo_protection_tone_both_ways():
     theirs = np.concatenate([silence(200), SpanV17Tx(9600, data, tep=True).transmit_all(), silence(800)])
     bits, status = _receive(V17Receiver(9600), theirs)
     assert _trained_exact(bits, status, data)
+
+
+@pytest.mark.parametrize("first,second", [(0.0, -30.0), (-30.0, 0.0), (-6.0, -24.0)])
+def test_short_train_at_another_level_than_the_long_one(first, second):
+    """The level is measured again on every segment 1, so a short train works whatever
+    the level of the long train it reuses the equalizer of (A-law line)."""
+    tx, rx = V17Transmitter(14400), V17Receiver(14400)
+    for short, level in ((False, first), (True, second)):
+        data = _data(int(-level) + short, 3000)
+        if short:
+            tx.restart(short_train=True)
+            rx.restart(short_train=True)
+        bits, status = _receive(rx, LineModel(2, level_db=level, codec="alaw").process(_send(tx, data)))
+        assert _trained_exact(bits, status, data), (short, level)
