@@ -6,7 +6,8 @@ of the page (encode), and ``tiffcp -c none`` over the coded files (decode); page
 PAGES / child CPU time, so process start-up and file I/O are spread over PAGES pages.
 Ours: ``encode_page`` / ``decode_page`` (to a uint8 raster) on the same page, CPU time of
 PAGES calls after one warm-up call (numba compile or cache load excluded).  Each figure
-is the best of ROUNDS rounds, to damp the noise of a shared machine.  MR uses K=4,
+is the best of ROUNDS rounds, ours and libtiff's interleaved, to damp the noise of a
+shared machine.  MR uses K=4,
 as libtiff does above 150 dpi.
 
 Last line: one JSON object with pages/s and ratios (ours / libtiff, higher is better).
@@ -64,24 +65,28 @@ def child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def tiffcp_rate(args: list[str]) -> float:
-    best = float("inf")
-    for _ in range(ROUNDS):
-        before = child_cpu()
-        subprocess.run(["tiffcp", *args], check=True)
-        best = min(best, child_cpu() - before)
-    return PAGES / best
+def tiffcp_seconds(args: list[str]) -> float:
+    """Child CPU seconds of one tiffcp run over PAGES pages."""
+    before = child_cpu()
+    subprocess.run(["tiffcp", *args], check=True)
+    return child_cpu() - before
 
 
-def our_rate(fn) -> float:
-    fn()  # warm-up: numba compile / cache load
-    best = float("inf")
+def our_seconds(fn) -> float:
+    """CPU seconds of PAGES calls of ``fn``."""
+    start = time.process_time()
+    for _ in range(PAGES):
+        fn()
+    return time.process_time() - start
+
+
+def best_rates(jobs: dict) -> dict:
+    """Pages/s of each job, best of ROUNDS, the jobs interleaved so load hits all alike."""
+    best = {name: float("inf") for name in jobs}
     for _ in range(ROUNDS):
-        start = time.process_time()
-        for _ in range(PAGES):
-            fn()
-        best = min(best, time.process_time() - start)
-    return PAGES / best
+        for name, job in jobs.items():
+            best[name] = min(best[name], job())
+    return {name: PAGES / seconds for name, seconds in best.items()}
 
 
 def main() -> None:
@@ -97,12 +102,15 @@ def main() -> None:
                   "bytes": {}}
         for coding, mode in LIBTIFF_MODES.items():
             coded = tmp / f"many-{coding}.tif"
-            enc_lib = tiffcp_rate(["-c", mode, str(tmp / "many.tif"), str(coded)])
-            dec_lib = tiffcp_rate(["-c", "none", str(coded), str(tmp / "back.tif")])
-            data = encode_page(page, coding, k=K)
+            data = encode_page(page, coding, k=K)  # also the warm-up: numba compile / cache load
             assert decode_page(data, page.width, coding).page.same_pixels(page)
-            enc_ours = our_rate(lambda: encode_page(page, coding, k=K))
-            dec_ours = our_rate(lambda: decode_page(data, page.width, coding))
+            rates = best_rates({
+                "enc_lib": lambda: tiffcp_seconds(["-c", mode, str(tmp / "many.tif"), str(coded)]),
+                "enc_ours": lambda: our_seconds(lambda: encode_page(page, coding, k=K)),
+                "dec_lib": lambda: tiffcp_seconds(["-c", "none", str(coded), str(tmp / "back.tif")]),
+                "dec_ours": lambda: our_seconds(lambda: decode_page(data, page.width, coding)),
+            })
+            enc_lib, enc_ours, dec_lib, dec_ours = (rates[n] for n in ("enc_lib", "enc_ours", "dec_lib", "dec_ours"))
             result["bytes"][coding] = len(data)
             result["ours"][coding] = {"encode_pages_s": round(enc_ours, 1), "decode_pages_s": round(dec_ours, 1)}
             result["libtiff"][coding] = {"encode_pages_s": round(enc_lib, 1), "decode_pages_s": round(dec_lib, 1)}

@@ -14,6 +14,7 @@ import importlib.util
 import sys
 from types import ModuleType
 
+import numpy as np
 from numba import njit
 
 REFERENCE_SUFFIX = "__plain_reference"
@@ -49,3 +50,16 @@ def trailing_zeros(module_name: str):
         return intrinsic(x)
 
     return ctz
+
+
+def bit_length(module_name: str):
+    """Number of bits needed for a non-negative int64 (0 for 0): numba intrinsic or plain Python."""
+    if module_name.endswith(REFERENCE_SUFFIX):
+        return lambda x: int(x).bit_length()
+    from numba.cpython.unsafe.numbers import leading_zeros
+
+    @njit(cache=True)
+    def length(x):
+        return 64 - leading_zeros(np.uint64(x))
+
+    return length

@@ -28,12 +28,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.t4._jit import jit
+from dsp.t4._jit import bit_length, jit
 from dsp.t4.codes import MODE_HORIZONTAL, MODE_LEN, MODE_PASS, MODE_VAL, RUN_LEN, RUN_VAL
 from dsp.t4.encode import CODINGS
 from dsp.t4.page import Page
 
 _jit = jit(__name__)
+_bit_length = bit_length(__name__)
+
+# One look-up per code: entry = value << 4 | code length, or < 0 (RUN_VAL / MODE_VAL) if invalid.
+_RUN = np.where(RUN_VAL >= 0, (RUN_VAL << 4) | RUN_LEN, RUN_VAL).ravel()  # [colour << 13 | window]
+_MODE = np.where(MODE_VAL >= 0, (MODE_VAL << 4) | MODE_LEN, MODE_VAL)
 
 # Kernel stop reasons.
 DATA_END, PAGE_END, ROWS_FULL, NO_SPACE, FATAL = 0, 1, 2, 3, 4
@@ -61,16 +66,16 @@ def _peek(data, pos, n):
 
 @_jit
 def _count_zeros(data, pos, nbits):
-    """Number of 0 bits from ``pos`` (stopping at ``nbits``)."""
+    """Number of 0 bits from ``pos`` (stopping at ``nbits``), 25 to 32 bits at a time."""
     z = 0
     while pos + z < nbits:
         p = pos + z
-        if (p & 7) == 0 and data[p >> 3] == 0:
-            z += 8
-            continue
-        if (int(data[p >> 3]) >> (7 - (p & 7))) & 1:
-            return z
-        z += 1
+        i = p >> 3
+        w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
+        w &= (1 << (32 - (p & 7))) - 1  # the bits from p on
+        if w:
+            return min(z + (32 - (p & 7)) - np.int64(_bit_length(w)), nbits - pos)
+        z += 32 - (p & 7)
     return nbits - pos
 
 
@@ -107,11 +112,11 @@ def _decode_1d(data, pos, nbits, width, cur):
         while True:  # make-up codes, then a terminating code
             i = pos >> 3
             w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
-            idx = (w >> (19 - (pos & 7))) & 0x1FFF
-            v = RUN_VAL[colour, idx]
-            if v < 0:
+            e = _RUN[(colour << 13) | ((w >> (19 - (pos & 7))) & 0x1FFF)]
+            if e < 0:
                 return -1, pos
-            pos += RUN_LEN[colour, idx]
+            pos += e & 15
+            v = e >> 4
             run += v
             if v < 64:
                 break
@@ -147,11 +152,11 @@ def _decode_2d(data, pos, nbits, width, cur, ref):
             bi += 1
         i = pos >> 3
         w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
-        idx = (w >> (25 - (pos & 7))) & 0x7F
-        mode = MODE_VAL[idx]
-        if mode < 0:
+        e = _MODE[(w >> (25 - (pos & 7))) & 0x7F]
+        if e < 0:
             return -1, pos
-        pos += MODE_LEN[idx]
+        pos += e & 15
+        mode = e >> 4
         if mode == MODE_PASS:
             a0 = ref[bi + 1]
         elif mode == MODE_HORIZONTAL:
@@ -162,11 +167,11 @@ def _decode_2d(data, pos, nbits, width, cur, ref):
                 while True:
                     i = pos >> 3
                     w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
-                    idx = (w >> (19 - (pos & 7))) & 0x1FFF
-                    v = RUN_VAL[c, idx]
-                    if v < 0:
+                    e = _RUN[(c << 13) | ((w >> (19 - (pos & 7))) & 0x1FFF)]
+                    if e < 0:
                         return -1, pos
-                    pos += RUN_LEN[c, idx]
+                    pos += e & 15
+                    v = e >> 4
                     run += v
                     if v < 64:
                         break
