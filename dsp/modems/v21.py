@@ -18,7 +18,8 @@ original is `_rx_kernel.py_func` and the tests check both agree):
   output is the same whatever the block sizes;
 - the bit is the sign of (mark energy - space energy), sampled once per bit by an
   integer-phase timing loop that pulls its phase so that zero crossings of that
-  difference fall midway between two samplings (hard sync on the first crossing);
+  difference fall midway between two samplings (hard sync on the first crossing, a
+  strong pull for the next 15, then a gentle one so noise cannot make it slip);
 - carrier detection with hysteresis on two figures: the in-band energy (smoothed over
   ~1 ms), and its share of the window's total energy (per window, smoothed over ~4 ms).
   The share is what spandsp's detector lacks: white line noise spreads over 0–4 kHz
@@ -205,12 +206,15 @@ def _rx_kernel(x, lost, si, sf, ring, sums, cos_t, sin_t, prm, out_bits, ev_code
         if sign != si[_LAST_SIGN]:
             si[_LAST_SIGN] = sign
             # A crossing should fall midway between strobes: pull the phase there.
+            # Hard sync on the first crossing, then gain 1/4 for the next 15 (quick
+            # lock on the preamble), then 1/16 (noise-driven crossings barely move it).
             if si[_SYNCED] == 0:
                 si[_BAUD_PHASE] = _HALF
-                si[_SYNCED] = 1
             else:
                 err = si[_BAUD_PHASE] - _HALF
-                si[_BAUD_PHASE] -= err // 4
+                si[_BAUD_PHASE] -= err // 4 if si[_SYNCED] < 16 else err // 16
+            if si[_SYNCED] < 16:
+                si[_SYNCED] += 1
         if strobe and si[_CARRIER] == 1:
             out_bits[nb] = sign
             nb += 1

@@ -232,3 +232,41 @@ def test_carrier_down_latency_under_noise():
             if DOWN in [it for it in rx.receive(b) if isinstance(it, ModemStatus)]:
                 down_at = (i + 1) * 8
         assert down_at is not None and 0 < down_at - end <= 8 * 70  # within 70 ms
+
+
+def bit_errors(sent: np.ndarray, items) -> int:
+    """Errors in `sent` as found in a receiver's output bits (aligned by the best match
+    of the first 200 bits; bits never received count as errors)."""
+    got = np.concatenate([i for i in items if isinstance(i, np.ndarray)] or [np.zeros(0, np.uint8)])
+    head = sent[:200]
+    best = max(range(max(1, len(got) - len(head))), key=lambda o: int(np.sum(got[o:o + 200] == head[: len(got[o:o + 200])])))
+    tail = got[best: best + len(sent)]
+    return int(np.sum(tail != sent[: len(tail)])) + len(sent) - len(tail)
+
+
+@pytest.mark.slow
+@pytest.mark.spandsp
+def test_ber_against_snr_next_to_spandsp(capsys):
+    """BER of ours and spandsp's receiver on the same A-law signal with white noise
+    (SNR over 0-4 kHz against the -14 dBm0 signal).  Prints the table."""
+    rng = np.random.default_rng(0)
+    payload = rng.integers(0, 2, 6000).astype(np.uint8)
+    tx = V21Transmitter()
+    tx.feed(np.concatenate([np.ones(300, np.uint8), payload, np.ones(60, np.uint8)]))
+    x = np.concatenate([silence(800), transmit_all(tx), silence(800)])
+    rows = []
+    for snr in (-4, -2, 0, 2, 4, 6, 8, 10, 12):
+        ours = theirs = 0
+        for seed in range(2):
+            y = LineModel(seed, snr_db=snr, codec="alaw").process(x)
+            ours += bit_errors(payload, run(V21Receiver(), y))
+            theirs += bit_errors(payload, run(SpanV21Rx(cutoff_dbm0=-45.5), y))
+        n = 2 * len(payload)
+        rows.append((snr, ours / n, theirs / n))
+    with capsys.disabled():
+        print("\nV.21 BER vs SNR (A-law, 12000 bits per point)\n  SNR dB    ours       spandsp")
+        for snr, a, b in rows:
+            print(f"  {snr:6d}  {a:9.2e}  {b:9.2e}")
+    for snr, a, b in rows:
+        if snr >= 0:  # below that both are past any practical use
+            assert a <= 1.5 * b + 2e-4, (snr, a, b)
