@@ -25,6 +25,7 @@ waiting for all six would let one bit error in RTC swallow the page end) or EOFB
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 
@@ -40,8 +41,20 @@ _bit_length = bit_length(__name__)
 _RUN = np.where(RUN_VAL >= 0, (RUN_VAL << 4) | RUN_LEN, RUN_VAL).ravel()  # [colour << 13 | window]
 _MODE = np.where(MODE_VAL >= 0, (MODE_VAL << 4) | MODE_LEN, MODE_VAL)
 
-# Kernel stop reasons.
-DATA_END, PAGE_END, ROWS_FULL, NO_SPACE, FATAL = 0, 1, 2, 3, 4
+
+
+class Stop(IntEnum):
+    """Why the decode loop returned."""
+
+    DATA_END = 0  # the input ran out (at a row boundary, or inside a row that could not finish)
+    PAGE_END = 1  # RTC (two EOLs in a row) or EOFB
+    ROWS_FULL = 2  # the requested number of rows was decoded
+    NO_SPACE = 3  # the change buffer filled up (the caller retries with more room)
+    FATAL = 4  # an MMR error: no EOL to resynchronise on
+
+
+# The loop itself returns the plain values (compiled code), `run_kernel` the enum.
+DATA_END, PAGE_END, ROWS_FULL, NO_SPACE, FATAL = (int(s) for s in Stop)
 END_EOLS = 2  # consecutive EOLs that end a page (see module docstring)
 PAD = 8  # zero bytes appended to the input so peeks never run off the end
 
@@ -296,7 +309,7 @@ def white_reference(width: int) -> np.ndarray:
 class KernelRun:
     """What one call of the decode loop produced (rows as change lists)."""
 
-    reason: int
+    reason: Stop
     nrows: int
     bad: int
     pos: int
@@ -326,7 +339,7 @@ def run_kernel(data: np.ndarray, nbits: int, pos: int, width: int, coding: int, 
                              changes, row_start)
         if out[0] != NO_SPACE:
             reason, nrows, bad, pos_out, ref_n_out, one_d_out, eols_out, eol_mode_out = out
-            return KernelRun(int(reason), int(nrows), int(bad), int(pos_out), int(ref_n_out), bool(one_d_out),
+            return KernelRun(Stop(int(reason)), int(nrows), int(bad), int(pos_out), int(ref_n_out), bool(one_d_out),
                              int(eols_out), bool(eol_mode_out), changes, row_start)
         ref[:] = saved_ref
         room *= 4
@@ -355,7 +368,9 @@ def decode_page(data: bytes, width: int, coding: str, *, x_res: int = 204, y_res
     run = run_kernel(arr, nbits, 0, width, CODINGS[coding], height, white_reference(width), 0, 1, 0, False)
     rows = run.paint(width)
     bad = run.bad
-    complete = run.reason in (PAGE_END, ROWS_FULL)
+    complete = run.reason in (Stop.PAGE_END, Stop.ROWS_FULL)
+    if run.reason == Stop.FATAL and height is None:
+        bad += 1  # the MMR row that failed and ended the page
     if height is not None and run.nrows < height:
         filler = rows[-1] if run.nrows else np.zeros(width, np.uint8)
         rows = np.concatenate([rows, np.broadcast_to(filler, (height - run.nrows, width))])

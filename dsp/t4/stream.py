@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsp.t4.bits import bytes_to_bits
-from dsp.t4.decode import DATA_END, FATAL, PAGE_END, PAD, run_kernel, white_reference
+from dsp.t4.decode import PAD, Stop, run_kernel, white_reference
 from dsp.t4.encode import CODINGS
 from dsp.t4.page import Page
 
@@ -107,7 +107,7 @@ class StreamDecoder:
         self.rows_so_far += run.nrows
         self.bad_rows += run.bad
         self._ref_n, self._one_d, self._eols = run.ref_n, int(run.one_d), run.eols
-        if run.reason == PAGE_END:
+        if run.reason == Stop.PAGE_END:
             self.finished = True
 
     def _feed_mmr(self, bits: np.ndarray) -> None:
@@ -117,7 +117,7 @@ class StreamDecoder:
         if ends.size >= 2 and np.any(np.diff(ends) == 12):
             run = self._decode_mmr()
             self._blocks = [run.paint(self.width)]
-            self.rows_so_far, self.bad_rows = run.nrows, int(run.reason == FATAL)
+            self.rows_so_far, self.bad_rows = run.nrows, int(run.reason == Stop.FATAL)
             self.finished = True
 
     def _decode_mmr(self):
@@ -132,7 +132,7 @@ class StreamDecoder:
                 blocks = [self._decode_mmr().paint(self.width)]
             elif self._synced:
                 run = self._decode(self._pending, self._pending.size, ref=self._ref.copy())
-                if run.bad == 0 and run.reason == DATA_END and run.nrows:
+                if run.bad == 0 and run.reason == Stop.DATA_END and run.nrows:
                     blocks.append(run.paint(self.width))
         rows = np.concatenate(blocks) if blocks else np.zeros((0, self.width), np.uint8)
         return Page(rows, self.x_res, self.y_res)

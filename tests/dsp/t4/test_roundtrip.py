@@ -142,3 +142,13 @@ def test_truncated_page_is_repaired_to_height():
         data = encode_page(page, coding)
         res = decode_page(data[: len(data) // 2], 200, coding, height=20)
         assert res.page.height == 20 and res.bad_rows > 0 and not res.complete
+
+
+def test_mmr_error_ends_the_page_and_counts_one_bad_row():
+    rows = np.zeros((10, 64), np.uint8)
+    rows[:, 10:20] = 1
+    data = bytearray(encode_page(Page(rows), "mmr"))
+    data[1] = 0x00  # 0000000...: neither a mode code nor EOFB
+    res = decode_page(bytes(data), 64, "mmr")
+    assert not res.complete and res.bad_rows == 1 and res.page.height < 10
+    assert np.array_equal(res.page.rows, rows[: res.page.height])
