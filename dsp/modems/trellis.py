@@ -19,10 +19,19 @@ kept as the reference the tests compare against.
 
 from __future__ import annotations
 
+import enum
 import functools
 
 import numpy as np
 from numba import njit
+
+class Kind(enum.IntEnum):
+    """What a symbol handed to the decoder is."""
+
+    DATA = 0
+    START = 1       # a data symbol that starts a new transmission: reset the trellis first
+    FLUSH = 2       # no symbol: the carrier went, emit what the trellis still holds
+
 
 #: Bits of data per symbol at each V.17 rate (the redundant bit not counted).
 BITS_PER_SYMBOL = {7200: 3, 9600: 4, 12000: 5, 14400: 6}
@@ -137,8 +146,7 @@ def nearest_codes(z: complex, points: np.ndarray) -> int:
 #   paths   int64[TRACEBACK, 8]       survivor point code per (time slot, state)
 #   prev    int64[TRACEBACK, 8]       survivor predecessor state
 #   ctr     int64[3]                  [slot pointer, symbols since reset, diff state]
-# kinds: 0 = data symbol, 1 = data symbol that starts a new transmission (reset first),
-#        2 = flush (emit what is left in the trellis, no symbol).
+# kinds: Kind values.
 # For every decoded symbol the differentially decoded group is written to out_bits
 # (bits_per_symbol bits, Q1 first), the index of the input symbol that released it to
 # out_at, and to out_keep 0 for the first skip_first groups after a reset (the V.17
@@ -171,7 +179,7 @@ def viterbi_block_py(symbols, kinds, points, space_map, nbits, skip_first, metri
     n_out = 0
     for k in range(symbols.shape[0]):
         kind = kinds[k]
-        if kind == 1:
+        if kind == Kind.START:
             for s in range(8):
                 metric[s] = 1e9
                 for t in range(depth):
@@ -181,7 +189,7 @@ def viterbi_block_py(symbols, kinds, points, space_map, nbits, skip_first, metri
             ctr[0] = 0
             ctr[1] = -(depth - 1)       # the first depth-1 outputs precede the transmission
             ctr[2] = 0
-        if kind == 2:
+        if kind == Kind.FLUSH:
             # Flush: trace back from the best state and emit the pending symbols, oldest first.
             pending = depth - 1
             if ctr[1] < 0:

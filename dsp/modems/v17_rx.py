@@ -202,7 +202,7 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
     adapt = ist[I_HOLDOFF] == 0
     if ist[I_HOLDOFF] > 0:
         ist[I_HOLDOFF] -= 1
-    if stage == 1:      # ACQUIRE: wait for ABAB, measure carrier, find the reversal
+    if stage == Stage.ACQUIRE:      # wait for ABAB, measure carrier, find the reversal
         prev1 = ring[8]                                        # previous symbol
         prev2 = ring[9]                                        # the one before
         ring[9] = prev1
@@ -214,7 +214,7 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
             if ist[I_ALT] == ALT_NEEDED and ist[I_REPORTED] == 0:
                 # The ABAB pattern is there: this is a V.17 carrier.
                 ist[I_REPORTED] = 1
-                _event(ist, fst, ev, evq, 1, 0.0)
+                _event(ist, fst, ev, evq, Event.CARRIER_UP, 0.0)
                 count = ALT_NEEDED                # count from the start of ABAB (after a TEP)
                 ist[I_COUNT] = count + 1
         else:
@@ -234,8 +234,8 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
                     fst[F_OMEGA] += dphi / SPS
             dev = (fst[F_OMEGA] / (2 * math.pi) * 8000.0) - 1800.0
             if abs(dev) > 20.0:
-                ist[I_STAGE] = 5
-                _event(ist, fst, ev, evq, 5, 0.0)
+                ist[I_STAGE] = Stage.PARKED
+                _event(ist, fst, ev, evq, Event.TRAINING_FAILED, 0.0)
                 return
             d0 = tpts[targets[0]]
             rot = z * d0.conjugate()
@@ -245,7 +245,7 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
             for i in range(2 * NTAPS):
                 eqbuf[i] *= c
             fst[F_PSIG] = fst[F_P]
-            ist[I_STAGE] = 2
+            ist[I_STAGE] = Stage.TRAIN
             ist[I_COUNT] = 1
             fst[F_ERR] = 0.0
             fst[F_NERR] = 0.0
@@ -254,7 +254,7 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
             fst[F_TKI] = TIMING_KI
             fst[F_CKP] = CARRIER_KP
             fst[F_CKI] = CARRIER_KI
-            _event(ist, fst, ev, evq, 3, 0.0)
+            _event(ist, fst, ev, evq, Event.TRAINING_IN_PROGRESS, 0.0)
             return
         if count >= ACQ_SETTLE and ist[I_ALT] > 0:
             # Accumulate z_k conj(z_k-2) with an 8-symbol lag (clear of the reversal's ISI).
@@ -265,15 +265,15 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
             ist[I_RING] += 1
         if count >= ACQ_TIMEOUT and (ist[I_REPORTED] == 1 or count >= ACQ_TIMEOUT_QUIET):
             if ist[I_REPORTED] == 1:
-                ist[I_STAGE] = 5
-                _event(ist, fst, ev, evq, 5, 0.0)
+                ist[I_STAGE] = Stage.PARKED
+                _event(ist, fst, ev, evq, Event.TRAINING_FAILED, 0.0)
             else:
                 # Never a V.17 carrier (noise, a tone): back to listening, quietly; the
                 # present level becomes the floor.
-                ist[I_STAGE] = 0
+                ist[I_STAGE] = Stage.IDLE
                 fst[F_FLOOR] = fst[F_P]
         return
-    if stage == 2:      # TRAIN on known points
+    if stage == Stage.TRAIN:        # train on known points
         target = tpts[targets[count]]
         n = ist[I_TRAIN_LEN]
         if count == 400:
@@ -283,19 +283,19 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
             fst[F_ERR] += e.real * e.real + e.imag * e.imag
             fst[F_NERR] += 1
         if count + 1 >= n:
-            ist[I_STAGE] = 3
+            ist[I_STAGE] = Stage.SEG4
             ist[I_COUNT] = 0
             fst[F_MU] = MU_DATA * 2
-    elif stage >= 3:    # SEG4 and DATA: decisions from the slicer, symbols to the decoder
+    elif stage >= Stage.SEG4:       # decisions from the slicer, symbols to the decoder
         code = _slice(z, points, smap)
         target = points[code]
         n = ist[I_NSYM]
         syms[n] = z
-        kinds[n] = 1 if (stage == 3 and count == 0) else 0
+        kinds[n] = trellis.Kind.START if (stage == Stage.SEG4 and count == 0) else trellis.Kind.DATA
         ist[I_NSYM] = n + 1
         e = z - target
         e2 = e.real * e.real + e.imag * e.imag
-        if stage == 3:
+        if stage == Stage.SEG4:
             fst[F_ERR] += e2
             fst[F_NERR] += 1
             _check_ones(ist, code, count)
@@ -304,7 +304,7 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
                 fst[F_QUAL] = snr
                 fst[F_ERR_DATA] = fst[F_ERR] / fst[F_NERR]
                 if snr >= fst[F_SNR_MIN] and ist[I_ONES] >= ONES_NEEDED * ist[I_CHECKED]:
-                    ist[I_STAGE] = 4
+                    ist[I_STAGE] = Stage.DATA
                     ist[I_SAVED] = 1
                     for i in range(NTAPS):
                         eqsave[i] = eq[i]
@@ -313,14 +313,14 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
                     fst[F_MU] = MU_DATA
                     fst[F_CKP] = CARRIER_KP_DATA
                     fst[F_CKI] = CARRIER_KI_DATA
-                    _event(ist, fst, ev, evq, 4, snr)
+                    _event(ist, fst, ev, evq, Event.TRAINING_SUCCEEDED, snr)
                 else:
-                    ist[I_STAGE] = 5
+                    ist[I_STAGE] = Stage.PARKED
                     n = ist[I_NSYM]
-                    kinds[n] = 2
+                    kinds[n] = trellis.Kind.FLUSH
                     syms[n] = 0j
                     ist[I_NSYM] = n + 1
-                    _event(ist, fst, ev, evq, 5, snr)
+                    _event(ist, fst, ev, evq, Event.TRAINING_FAILED, snr)
                     return
         elif fst[F_P] > 0.5 * fst[F_PSIG]:
             # Running SNR estimate, frozen while the carrier may be going.
@@ -360,7 +360,7 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
         xbuf[pos] = v
         xbuf[pos + L] = v
         fst[F_THETA] += fst[F_OMEGA]
-        if stage == 0:
+        if stage == Stage.IDLE:
             # The floor falls in ~50 ms and rises in ~1 s: a steady noise becomes the floor.
             if p < fst[F_FLOOR]:
                 fst[F_FLOOR] += (p - fst[F_FLOOR]) * (1.0 / 400.0)
@@ -369,11 +369,11 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
             if p > ON_POWER and p > 4.0 * fst[F_FLOOR]:
                 _carrier_up(fst, ist, eq, eqbuf, eqsave)
             continue
-        if stage == 1 and ist[I_REPORTED] == 0 and p > 8.0 * fst[F_PSIG]:
+        if stage == Stage.ACQUIRE and ist[I_REPORTED] == 0 and p > 8.0 * fst[F_PSIG]:
             # Much more power than what started this acquisition (noise, then a signal):
             # start again on the new signal.
             _carrier_up(fst, ist, eq, eqbuf, eqsave)
-        if stage == 5:
+        if stage == Stage.PARKED:
             fst[F_FLOOR] += (p - fst[F_FLOOR]) * (1.0 / 2000.0)
             if p < 2.0 * fst[F_FLOOR] or p < OFF_POWER:
                 ist[I_BELOW] += 1
@@ -388,20 +388,20 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
             else:
                 ist[I_BELOW] = 0
         if ist[I_BELOW] >= HOLD:
-            if stage == 3 or stage == 4:
+            if stage == Stage.SEG4 or stage == Stage.DATA:
                 k = ist[I_NSYM]
                 syms[k] = 0j
-                kinds[k] = 2
+                kinds[k] = trellis.Kind.FLUSH
                 ist[I_NSYM] = k + 1
-            if stage == 5:
+            if stage == Stage.PARKED:
                 fst[F_FLOOR] = p          # a failed signal's steady level: not again
             if p < fst[F_FLOOR]:
                 fst[F_FLOOR] = p          # otherwise the floor from before the signal
-            ist[I_STAGE] = 0
+            ist[I_STAGE] = Stage.IDLE
             if ist[I_REPORTED] == 1:
-                _event(ist, fst, ev, evq, 2, 0.0)
+                _event(ist, fst, ev, evq, Event.CARRIER_DOWN, 0.0)
             continue
-        if stage == 5:
+        if stage == Stage.PARKED:
             continue
         # Front end: a T/2 sample when its instant has come.
         fst[F_TNEXT] -= 1.0
@@ -422,7 +422,7 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
         th = fst[F_THETA] - mu * fst[F_OMEGA]
         c = math.cos(th)
         s = math.sin(th)
-        if stage == 1:
+        if stage == Stage.ACQUIRE:
             fst[F_PT2] += (yr * yr + yi * yi - fst[F_PT2]) * (1.0 / 32.0)
         a = fst[F_AGC]
         zr = (yr * c + yi * s) * a
@@ -453,7 +453,7 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
                 fst[F_DRIFT] = min(max(d, -MAX_DRIFT), MAX_DRIFT)
                 step += fst[F_TKP] * ted
             step += fst[F_DRIFT]
-            if stage == 1 and fst[F_PT2] > 0:
+            if stage == Stage.ACQUIRE and fst[F_PT2] > 0:
                 # Level: scale so the ABAB T/2 power sits at AGC_TARGET (frozen after).
                 fst[F_AGC] = math.sqrt(AGC_TARGET / fst[F_PT2])
             _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms, kinds, ev, evq)
@@ -463,7 +463,7 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
 
 def _carrier_up(fst, ist, eq, eqbuf, eqsave):
     """Power has come: start acquiring (CARRIER_UP is reported once ABAB is seen)."""
-    ist[I_STAGE] = 1
+    ist[I_STAGE] = Stage.ACQUIRE
     ist[I_REPORTED] = 0
     ist[I_COUNT] = 0
     ist[I_BELOW] = 0

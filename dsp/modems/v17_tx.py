@@ -124,64 +124,64 @@ def _next_symbol(st, bits, points, abcd, next_state):
     part = st[PART]
     st[COUNT] += 1
     n = st[COUNT]
-    if part == 0:   # TEP tone: unmodulated carrier
+    if part == Part.TEP_TONE:           # unmodulated carrier
         if n >= TEP_TONE:
-            st[PART] = 1
+            st[PART] = Part.TEP_SILENCE
             st[COUNT] = 0
         return abcd[0]
-    if part == 1:   # TEP silence
+    if part == Part.TEP_SILENCE:
         if n >= TEP_SILENCE:
-            st[PART] = 2
+            st[PART] = Part.SEG1
             st[COUNT] = 0
         return 0j
-    if part == 2:   # segment 1: ABAB...
+    if part == Part.SEG1:               # ABAB...
         if n >= SEG1:
-            st[PART] = 3
+            st[PART] = Part.SEG2
             st[COUNT] = 0
         return abcd[(n - 1) & 1]
-    if part == 3:   # segment 2: scrambled ones as C, D, B, A
+    if part == Part.SEG2:               # scrambled ones as C, D, B, A
         b = _scramble(st, 1) << 1
         b |= _scramble(st, 1)
         st[ABCD] = SEG2_POINT[b]
         if n >= (SEG2_SHORT if st[SHORT] else SEG2_LONG):
-            st[PART] = 5 if st[SHORT] else 4
+            st[PART] = Part.SEG4 if st[SHORT] else Part.SEG3
             st[COUNT] = 0
         return abcd[st[ABCD]]
-    if part == 4:   # segment 3: the bridge word, differentially
+    if part == Part.SEG3:               # the bridge word, differentially
         shift = ((n - 1) & 7) << 1
         b = _scramble(st, (BRIDGE_WORD >> shift) & 1) << 1
         b |= _scramble(st, (BRIDGE_WORD >> (shift + 1)) & 1)
         st[ABCD] = (st[ABCD] + BRIDGE_STEP[b]) & 3
         if n >= SEG3:
-            st[PART] = 5
+            st[PART] = Part.SEG4
             st[COUNT] = 0
         return abcd[st[ABCD]]
-    if part == 8:   # turn-off silence
+    if part == Part.SHUTDOWN_SILENCE:
         if n >= SHUTDOWN_SILENCE:
-            st[PART] = 9
+            st[PART] = Part.DONE
         return 0j
     # Segment 4, data and the turn-off ones all go through the data path.
     q = 0
     for i in range(st[NBITS]):
         bit = 1
-        if part == 6:
+        if part == Part.DATA:
             if st[BITPOS] < bits.shape[0]:
                 bit = bits[st[BITPOS]]
                 st[BITPOS] += 1
             else:
-                part = 7         # end of data: the rest of this symbol is ones
-                st[PART] = 7
+                part = Part.SHUTDOWN_ONES   # end of data: the rest of this symbol is ones
+                st[PART] = Part.SHUTDOWN_ONES
                 st[COUNT] = 1
         q |= _scramble(st, bit) << i
     y = (st[DIFF] + q) & 3
     code = ((q >> 2) << 3) | (y << 1) | (st[CONV] & 1)
     st[DIFF] = y
     st[CONV] = next_state[st[CONV], y]
-    if part == 5 and n >= SEG4:
-        st[PART] = 6
+    if part == Part.SEG4 and n >= SEG4:
+        st[PART] = Part.DATA
         st[COUNT] = 0
-    elif part == 7 and st[COUNT] >= SHUTDOWN_ONES:
-        st[PART] = 8
+    elif part == Part.SHUTDOWN_ONES and st[COUNT] >= SHUTDOWN_ONES:
+        st[PART] = Part.SHUTDOWN_SILENCE
         st[COUNT] = 0
     return points[code]
 
@@ -195,7 +195,7 @@ def _tx_block_py(out, st, bits, symbuf, table, points, abcd, next_state, gain):
     n2 = symbuf.shape[0] // 2
     nsym = n2 // 2
     for i in range(out.shape[0]):
-        if st[PART] == 9:
+        if st[PART] == Part.DONE:
             return i
         st[BAUD_PHASE] += 3
         if st[BAUD_PHASE] >= 10:

@@ -298,7 +298,7 @@ def test_short_train_at_every_receive_level(record_property):
 
 #: Line SNR (dB, noise over 0-4 kHz) each rate is tested at: about 2 dB above where
 #: errors start.
-PRACTICAL_SNR = {14400: 25.0, 12000: 23.0, 9600: 19.0, 7200: 16.0}
+PRACTICAL_SNR = {14400: 24.0, 12000: 21.0, 9600: 18.0, 7200: 15.0}
 
 
 def _line_trial(rate, seed, *, level_db, codec, freq, ppm, snr, short=True):
