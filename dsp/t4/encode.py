@@ -343,6 +343,10 @@ def encode_page(
 ) -> bytes:
     """Encode ``page`` as "mh", "mr" (every ``k``-th row 1-D) or "mmr"; MSB-first bytes.
 
+    ``rtc``: end with RTC (MH/MR) or EOFB (MMR).  ``align_eol``: fill so each EOL ends on
+    an octet boundary (MH/MR).  ``min_row_bits``: pad every MH/MR row (data + fill + the
+    EOL after it) to at least this many bits, see `dsp.t4.bits.min_row_bits`; MMR is only
+    sent with ECM and ignores it.  Rows should hold 0/1; any non-zero pixel is black.
     See the module docstring for the layout.
     """
     if coding not in CODINGS:
