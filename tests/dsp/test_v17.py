@@ -373,3 +373,15 @@ def test_short_train_at_another_level_than_the_long_one(first, second):
             rx.restart(short_train=True)
         bits, status = _receive(rx, LineModel(2, level_db=level, codec="alaw").process(_send(tx, data)))
         assert _trained_exact(bits, status, data), (short, level)
+
+
+@pytest.mark.parametrize("rate", [14400, 9600])
+def test_equalizer_undoes_a_distorted_channel(rate):
+    """An echo at 3 and 6 samples and SNR 30 dB: the T/2 equalizer trains it out."""
+    data = _data(13, 5000)
+    x = _send(V17Transmitter(rate), data).astype(float)
+    y = np.convolve(x, [1.0, 0, 0, 0.3, 0, 0, -0.2])[:len(x)]
+    y *= np.sqrt(np.mean(x ** 2) / np.mean(y ** 2))
+    signal = LineModel(13, snr_db=30).process(np.round(y).astype(np.int16))
+    bits, status = _receive(V17Receiver(rate), signal)
+    assert _trained_exact(bits, status, data)
