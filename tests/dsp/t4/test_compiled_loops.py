@@ -25,7 +25,7 @@ def test_reference_copy_is_really_interpreted():
 
 @st.composite
 def small_pages(draw):
-    width = draw(st.sampled_from([7, 64, 130, 2600]))
+    width = draw(st.sampled_from([7, 64, 130, 2700]))  # 2700: runs past 2623 take 2560 make-ups
     height = draw(st.integers(1, 6))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     rows = (rng.random((height, width)) < draw(st.sampled_from([0.01, 0.2, 0.6]))).astype(np.uint8)

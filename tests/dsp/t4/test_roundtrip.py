@@ -29,7 +29,7 @@ def random_pages(draw):
 @st.composite
 def document_pages(draw):
     """Mostly white pages with blocks of 'glyphs': rows that repeat with small shifts."""
-    width = draw(st.sampled_from([64, 200, 1728, 2432]))
+    width = draw(st.sampled_from([64, 200, 1728, 2432, 4864]))
     height = draw(st.integers(1, 24))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     rows = np.zeros((height, width), np.uint8)
