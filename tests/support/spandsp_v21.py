@@ -7,7 +7,7 @@ import ctypes
 
 import numpy as np
 
-from tests.support.spandsp import (GET_BIT, MODEM_STATUS, PUT_BIT, SIG_STATUS_CARRIER_DOWN,
+from tests.support.spandsp import (GET_BIT, PUT_BIT, SIG_STATUS_CARRIER_DOWN,
                                    SIG_STATUS_CARRIER_UP, SIG_STATUS_END_OF_DATA, declare, require)
 
 FSK_V21CH2 = 1
