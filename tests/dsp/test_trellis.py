@@ -138,3 +138,23 @@ def test_space_map_finds_each_subsets_nearest_point(rate):
         # The cell's choice is the true nearest, or within a cell diagonal of it.
         assert np.all(mapped <= exact + np.sqrt(2) / trellis.GRID_RES + 1e-9)
         assert np.mean(mapped <= exact + 1e-9) > 0.95
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(rate=st.sampled_from(RATES), data=st.data())
+def test_any_group_sequence_survives_encode_and_decode(rate, data):
+    nbits = trellis.BITS_PER_SYMBOL[rate]
+    groups = data.draw(st.lists(st.integers(0, (1 << nbits) - 1), min_size=2, max_size=80))
+    # Exact points, any length: the flushed decoder gives back every group but the first
+    # (whose differential decoding has no predecessor).
+    z = trellis.CONSTELLATIONS[rate][_encode(groups, nbits)]
+    skip = 1
+    kinds = np.zeros(len(z) + 1, np.int8)
+    kinds[0] = trellis.Kind.START
+    kinds[-1] = trellis.Kind.FLUSH
+    bits, _, _ = trellis.ViterbiDecoder(rate).decode(np.append(z, 0), kinds)
+    ref = _bits(groups, nbits)
+    assert np.array_equal(bits[skip * nbits:], ref[skip * nbits:])
