@@ -69,22 +69,27 @@ class DecodeResult:
 
 
 @_jit
-def _peek(data, pos, n):
-    """The ``n`` (<= 16) bits at bit position ``pos``, MSB-first, as an integer."""
-    i = pos >> 3
-    w = (int(data[i]) << 16) | (int(data[i + 1]) << 8) | int(data[i + 2])
-    w = (w << 8) | int(data[i + 3])
-    return (w >> (32 - (pos & 7) - n)) & ((1 << n) - 1)
+def _windows(data):
+    """win[i]: the 32 bits from octet i on, MSB-first - every code read is then one load."""
+    win = np.empty(data.shape[0] - 3, np.int64)
+    for i in range(win.shape[0]):
+        win[i] = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
+    return win
 
 
 @_jit
-def _count_zeros(data, pos, nbits):
+def _peek(win, pos, n):
+    """The ``n`` (<= 25) bits at bit position ``pos``, MSB-first, as an integer."""
+    return (win[pos >> 3] >> (32 - (pos & 7) - n)) & ((1 << n) - 1)
+
+
+@_jit
+def _count_zeros(win, pos, nbits):
     """Number of 0 bits from ``pos`` (stopping at ``nbits``), 25 to 32 bits at a time."""
     z = 0
     while pos + z < nbits:
         p = pos + z
-        i = p >> 3
-        w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
+        w = win[p >> 3]
         w &= (1 << (32 - (p & 7))) - 1  # the bits from p on
         if w:
             return min(z + (32 - (p & 7)) - np.int64(_bit_length(w)), nbits - pos)
@@ -93,10 +98,10 @@ def _count_zeros(data, pos, nbits):
 
 
 @_jit
-def _next_eol(data, pos, nbits):
+def _next_eol(win, pos, nbits):
     """Bit position where the next EOL's run of >= 11 zeros starts, or -1."""
     while pos < nbits:
-        z = _count_zeros(data, pos, nbits)
+        z = _count_zeros(win, pos, nbits)
         if pos + z >= nbits:
             return -1
         if z >= 11:
@@ -112,7 +117,7 @@ def _next_eol(data, pos, nbits):
 
 
 @_jit
-def _decode_1d(data, pos, nbits, width, cur):
+def _decode_1d(win, pos, nbits, width, cur):
     """T.4 §4.1: one MH row into ``cur``; returns (number of changes or -1, pos).
 
     Zero-length runs cancel the change before them (a change at the same place).
@@ -123,8 +128,7 @@ def _decode_1d(data, pos, nbits, width, cur):
     while a0 < width:
         run = 0
         while True:  # make-up codes, then a terminating code
-            i = pos >> 3
-            w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
+            w = win[pos >> 3]
             e = _RUN[(colour << 13) | ((w >> (19 - (pos & 7))) & 0x1FFF)]
             if e < 0:
                 return -1, pos
@@ -150,7 +154,7 @@ def _decode_1d(data, pos, nbits, width, cur):
 
 
 @_jit
-def _decode_2d(data, pos, nbits, width, cur, ref):
+def _decode_2d(win, pos, nbits, width, cur, ref):
     """T.4 §4.2.1.3 / T.6 §2.2: one 2-D row against ``ref`` (with sentinels) into ``cur``."""
     a0 = -1
     colour = 0
@@ -163,8 +167,7 @@ def _decode_2d(data, pos, nbits, width, cur, ref):
             bi += 1
         if (bi & 1) != colour:
             bi += 1
-        i = pos >> 3
-        w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
+        w = win[pos >> 3]
         e = _MODE[(w >> (25 - (pos & 7))) & 0x7F]
         if e < 0:
             return -1, pos
@@ -178,8 +181,7 @@ def _decode_2d(data, pos, nbits, width, cur, ref):
             for _ in range(2):  # a0a1 in the current colour, then a1a2 in the other
                 run = 0
                 while True:
-                    i = pos >> 3
-                    w = (int(data[i]) << 24) | (int(data[i + 1]) << 16) | (int(data[i + 2]) << 8) | int(data[i + 3])
+                    w = win[pos >> 3]
                     e = _RUN[(c << 13) | ((w >> (19 - (pos & 7))) & 0x1FFF)]
                     if e < 0:
                         return -1, pos
@@ -228,6 +230,7 @@ def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref_in, ref_n, one
     EOL, ``eols`` the EOLs seen since the last row, ``eol_mode`` whether the stream uses
     EOLs.  Returns (reason, rows, bad, pos, ref_n, one_d, eols, eol_mode).
     """
+    win = _windows(data)
     ref = ref_in[:]
     nrows = 0
     bad = 0
@@ -235,7 +238,7 @@ def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref_in, ref_n, one
     reason = ROWS_FULL
     while nrows < max_rows:
         # Row boundary: fill and EOLs (MH/MR), EOFB (MMR), or the end of the data.
-        z = _count_zeros(data, pos, nbits)
+        z = _count_zeros(win, pos, nbits)
         if pos + z >= nbits:
             reason = DATA_END
             break
@@ -250,7 +253,7 @@ def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref_in, ref_n, one
                 if pos >= nbits:
                     reason = DATA_END
                     break
-                one_d = _peek(data, pos, 1)
+                one_d = _peek(win, pos, 1)
                 pos += 1
             continue
         start = row_start[nrows]
@@ -260,12 +263,12 @@ def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref_in, ref_n, one
         cur = changes[start : start + width + 4]
         row_pos = pos
         if coding == 0 or (coding == 1 and one_d):
-            n, pos = _decode_1d(data, pos, nbits, width, cur)
+            n, pos = _decode_1d(win, pos, nbits, width, cur)
         else:
-            n, pos = _decode_2d(data, pos, nbits, width, cur, ref)
+            n, pos = _decode_2d(win, pos, nbits, width, cur, ref)
         if n >= 0 and eol_mode and coding != 2:
             # T.4 rows end at an EOL: only fill may follow the row's last code.
-            z = _count_zeros(data, pos, nbits)
+            z = _count_zeros(win, pos, nbits)
             if z < 11 and pos + z < nbits:
                 n = -1
         if n < 0:
@@ -276,7 +279,7 @@ def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref_in, ref_n, one
             n = ref_n
             cur[: n + 3] = ref[: n + 3]  # repeat the previous row
             bad += 1
-            pos = _next_eol(data, row_pos, nbits)
+            pos = _next_eol(win, row_pos, nbits)
             if pos < 0:
                 pos = nbits
         ref = cur
