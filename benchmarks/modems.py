@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dsp import g711, hdlc  # noqa: E402
+from dsp.tones import Tone, ToneDetector  # noqa: E402
 from dsp.modems.v21 import V21Receiver, V21Transmitter  # noqa: E402
 from tests.support.line import LineModel  # noqa: E402
 
@@ -103,6 +104,11 @@ def span_v21_tx():
     return SpanV21HdlcTx()
 
 
+def span_ced_detector():
+    from tests.support.spandsp_tones import MODEM_CONNECT_TONES_ANS, SpanToneRx
+    return SpanToneRx(MODEM_CONNECT_TONES_ANS)
+
+
 def span_codec(mode: int, encode: bool):
     from tests.support.spandsp_g711 import SpanG711
     c = SpanG711(mode)
@@ -119,6 +125,7 @@ ROWS: list[Row] = [
     Row("v21 rx", "rx", V21Receiver, span_v21_rx, v21_audio),
     Row("v21 rx+hdlc", "rx", OurV21RxHdlc, span_v21_rx, v21_audio),
     Row("v21 tx", "tx", lambda: OurV21TxHdlc(), span_v21_tx, speech_band_noise),
+    Row("ced detect", "rx", lambda: ToneDetector((Tone.CED,)), span_ced_detector, v21_audio),
     Row("g711 alaw encode", "rx", lambda: _Codec(g711.alaw_encode), lambda: span_codec(0, True), speech_band_noise),
     Row("g711 alaw decode", "rx", lambda: ours_decode(g711.Law.ALAW), lambda: span_codec(0, False), speech_band_noise),
     Row("g711 ulaw encode", "rx", lambda: _Codec(g711.ulaw_encode), lambda: span_codec(1, True), speech_band_noise),

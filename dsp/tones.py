@@ -113,12 +113,14 @@ class ToneDetector:
         self._end = max(1, end_ms // 10)
         n = np.arange(self.BLOCK)
         # One complex DFT row per tone: energy of bin f is |block @ row|^2.
-        self._rows = np.array([np.exp(-2j * np.pi * _FREQ[t] * n / SAMPLE_RATE) for t in self._tones]).T
+        # Real and imaginary DFT rows for each tone's bin: energy = re^2 + im^2.
+        phases = [2 * np.pi * _FREQ[t] * n / SAMPLE_RATE for t in self._tones]
+        self._basis = np.ascontiguousarray(np.array([np.cos(p) for p in phases] + [np.sin(p) for p in phases]).T)
         self.restart()
 
     def restart(self) -> None:
         self._buf = np.zeros(0, np.float64)
-        self._lost = np.zeros(0, bool)
+        self._lost_until = 0  # stream index just past the last lost sample
         self._n = 0  # samples consumed into whole blocks
         self._run = {t: 0 for t in self._tones}  # present blocks in a row
         self._miss = {t: 0 for t in self._tones}  # absent blocks in a row while detected
@@ -135,24 +137,28 @@ class ToneDetector:
         self._push(np.zeros(n), True)
 
     def _push(self, x: np.ndarray, lost: bool) -> list[ToneEvent]:
-        self._buf = np.concatenate([self._buf, x])
-        self._lost = np.concatenate([self._lost, np.full(len(x), lost)])
+        start = self._n + len(self._buf)  # stream index of x[0]
+        if lost and len(x):
+            self._lost_until = start + len(x)
+        self._buf = np.concatenate([self._buf, x]) if len(self._buf) else x
         nblocks = len(self._buf) // self.BLOCK
         if nblocks == 0:
             return []
         used = nblocks * self.BLOCK
         blocks = self._buf[:used].reshape(nblocks, self.BLOCK)
-        lost_blocks = self._lost[:used].reshape(nblocks, self.BLOCK).any(axis=1)
-        self._buf, self._lost = self._buf[used:], self._lost[used:]
+        self._buf = self._buf[used:]
+        # einsum without optimize stays out of BLAS, whose kernels may sum in an order
+        # that depends on the number of blocks; this way each block sums the same way.
         energy = np.einsum("ij,ij->i", blocks, blocks)
-        bins = np.abs(blocks @ self._rows) ** 2  # (nblocks, ntones)
+        parts = np.einsum("ij,jk->ik", blocks, self._basis)  # re and im of each bin
+        k = len(self._tones)
+        bins = parts[:, :k] ** 2 + parts[:, k:] ** 2
         loud = energy >= self._min_energy
-        share = 2.0 * bins / (self.BLOCK * np.maximum(energy, 1e-9)[:, None])
-        present = loud[:, None] & (share >= self._min_share)
+        present = loud[:, None] & (2.0 * bins >= self._min_share * self.BLOCK * energy[:, None])
         events: list[ToneEvent] = []
         for b in range(nblocks):
             self._n += self.BLOCK
-            if lost_blocks[b]:
+            if self._n - self.BLOCK < self._lost_until:  # the block touches lost samples
                 continue
             for j, tone in enumerate(self._tones):
                 self._step(tone, bool(present[b, j]), events)
