@@ -199,7 +199,8 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
     count = ist[I_COUNT]
     ist[I_COUNT] = count + 1
     target = z
-    adapt = ist[I_HOLDOFF] == 0
+    # No adapting across a lost packet (fill-in) or a gap of silence.
+    adapt = ist[I_HOLDOFF] == 0 and fst[F_P] > 0.125 * fst[F_PSIG]
     if ist[I_HOLDOFF] > 0:
         ist[I_HOLDOFF] -= 1
     if stage == Stage.ACQUIRE:      # wait for ABAB, measure carrier, find the reversal

@@ -385,3 +385,24 @@ def test_equalizer_undoes_a_distorted_channel(rate):
     signal = LineModel(13, snr_db=30).process(np.round(y).astype(np.int16))
     bits, status = _receive(V17Receiver(rate), signal)
     assert _trained_exact(bits, status, data)
+
+
+@spandsp
+def test_a_20ms_gap_of_silence_mid_page():
+    """20 ms of digital silence in the middle of the data (a packet replaced by silence
+    rather than reported lost): the carrier holds and the data after it come through.
+    spandsp 0.0.6 drops its carrier there and loses the rest of the page."""
+    from tests.support.spandsp_v17 import SpanV17Rx
+    data = _data(14, 14400 * 3)
+    signal = _send(V17Transmitter(14400), data)
+    k = len(signal) // 160 - 60
+    signal[k * 160:(k + 1) * 160] = 0
+    bits, status = _receive(V17Receiver(14400), signal)
+    assert [s.status for s in status] == [Status.CARRIER_UP, Status.TRAINING_IN_PROGRESS,
+                                          Status.TRAINING_SUCCEEDED, Status.CARRIER_DOWN]
+    tail = data[-3000:]
+    start = len(data) - 3000
+    assert any(np.array_equal(bits[i:i + 3000], tail) for i in range(start - 400, start + 50))
+    srx = SpanV17Rx(14400)
+    srx.receive(signal)
+    print("spandsp status codes through the gap:", srx.codes())
