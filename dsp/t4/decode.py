@@ -55,6 +55,8 @@ class Stop(IntEnum):
 
 # The loop itself returns the plain values (compiled code), `run_kernel` the enum.
 DATA_END, PAGE_END, ROWS_FULL, NO_SPACE, FATAL = (int(s) for s in Stop)
+# Indices into `LineState.vals`.
+_REF_N, _ONE_D, _EOLS, _EOL_MODE, _BAD_RUN, _LONGEST = range(6)
 END_EOLS = 2  # consecutive EOLs that end a page (see module docstring)
 PAD = 8  # zero bytes appended to the input so peeks never run off the end
 
@@ -66,6 +68,7 @@ class DecodeResult:
     page: Page
     bad_rows: int
     complete: bool
+    longest_bad_run: int = 0  # most consecutive bad rows (TIFF ConsecutiveBadFaxLines)
 
 
 @_jit
@@ -219,19 +222,19 @@ def _decode_2d(win, pos, nbits, width, cur, ref):
 
 
 @_jit
-def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref_in, ref_n, one_d, eols, eol_mode,
-                   changes, row_start):
+def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref_in, state, changes, row_start):
     """Decode rows from bit ``pos`` until the data, the page or the buffers end.
 
     Row y's changes, followed by three ``width`` sentinels, are decoded straight into
     changes[row_start[y]:row_start[y+1]], where the next row finds them as its
     reference line.  ``ref_in`` (length width + 4) holds the reference line for the
-    first row and receives the last row's at the end; ``one_d`` is the MR tag of the last
-    EOL, ``eols`` the EOLs seen since the last row, ``eol_mode`` whether the stream uses
-    EOLs.  Returns (reason, rows, bad, pos, ref_n, one_d, eols, eol_mode).
+    first row and receives the last row's at the end; ``state`` (see `LineState`) is
+    read at the start and updated at the end.  Returns (reason, rows, bad rows, pos).
     """
     win = _windows(data)
     ref = ref_in[:]
+    ref_n, one_d, eols = state[_REF_N], state[_ONE_D], state[_EOLS]
+    eol_mode, bad_run, longest = state[_EOL_MODE], state[_BAD_RUN], state[_LONGEST]
     nrows = 0
     bad = 0
     row_start[0] = 0
@@ -245,7 +248,7 @@ def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref_in, ref_n, one
         if z >= 11:
             pos += z + 1
             eols += 1
-            eol_mode = True
+            eol_mode = 1
             if coding == 2 or eols >= END_EOLS:
                 reason = PAGE_END
                 break
@@ -279,16 +282,22 @@ def _decode_kernel(data, nbits, pos, width, coding, max_rows, ref_in, ref_n, one
             n = ref_n
             cur[: n + 3] = ref[: n + 3]  # repeat the previous row
             bad += 1
+            bad_run += 1
+            longest = max(longest, bad_run)
             pos = _next_eol(win, row_pos, nbits)
             if pos < 0:
                 pos = nbits
+        else:
+            bad_run = 0
         ref = cur
         ref_n = n
         eols = 0
         nrows += 1
         row_start[nrows] = start + n + 3
     ref_in[: ref_n + 3] = ref[: ref_n + 3]
-    return reason, nrows, bad, pos, ref_n, one_d, eols, eol_mode
+    state[_REF_N], state[_ONE_D], state[_EOLS] = ref_n, one_d, eols
+    state[_EOL_MODE], state[_BAD_RUN], state[_LONGEST] = eol_mode, bad_run, longest
+    return reason, nrows, bad, pos
 
 
 @_jit
@@ -309,6 +318,37 @@ def white_reference(width: int) -> np.ndarray:
 
 
 @dataclass
+class LineState:
+    """What decoding carries from one row to the next, and across calls of the loop.
+
+    ``ref``: the last row's changing elements and ``width`` sentinels (the next row's
+    reference line).  ``vals``: the number of those changes, the MR tag of the last EOL
+    (1 = next row 1-D), EOLs seen since the last row, whether the data uses EOLs, the
+    current and the longest run of consecutive bad rows.
+    """
+
+    ref: np.ndarray
+    vals: np.ndarray
+
+    @classmethod
+    def start(cls, width: int) -> "LineState":
+        vals = np.zeros(6, np.int64)
+        vals[_ONE_D] = 1
+        return cls(white_reference(width), vals)
+
+    def copy(self) -> "LineState":
+        return LineState(self.ref.copy(), self.vals.copy())
+
+    @property
+    def longest_bad_run(self) -> int:
+        return int(self.vals[_LONGEST])
+
+    @property
+    def bad_run(self) -> int:
+        return int(self.vals[_BAD_RUN])
+
+
+@dataclass
 class KernelRun:
     """What one call of the decode loop produced (rows as change lists)."""
 
@@ -316,10 +356,6 @@ class KernelRun:
     nrows: int
     bad: int
     pos: int
-    ref_n: int
-    one_d: bool
-    eols: int
-    eol_mode: bool
     changes: np.ndarray
     row_start: np.ndarray
 
@@ -330,21 +366,19 @@ class KernelRun:
 
 
 def run_kernel(data: np.ndarray, nbits: int, pos: int, width: int, coding: int, max_rows: int | None,
-               ref: np.ndarray, ref_n: int, one_d: int, eols: int, eol_mode: bool) -> KernelRun:
-    """Decode from ``data`` (MSB-first, >= PAD zero bytes past ``nbits``), growing buffers as needed."""
+               state: LineState) -> KernelRun:
+    """Decode from ``data`` (MSB-first, >= PAD zero bytes past ``nbits``), updating ``state``."""
     rows_cap = min(max_rows, nbits + 2) if max_rows is not None else nbits + 2
     room = nbits + 4 * min(rows_cap, 4096) + width + 64
-    saved_ref = ref.copy()
+    saved = state.copy()
     while True:
         changes = np.empty(room, np.int32)
         row_start = np.empty(rows_cap + 1, np.int64)
-        out = _decode_kernel(data, nbits, pos, width, coding, rows_cap, ref, ref_n, int(one_d), eols, eol_mode,
-                             changes, row_start)
-        if out[0] != NO_SPACE:
-            reason, nrows, bad, pos_out, ref_n_out, one_d_out, eols_out, eol_mode_out = out
-            return KernelRun(Stop(int(reason)), int(nrows), int(bad), int(pos_out), int(ref_n_out), bool(one_d_out),
-                             int(eols_out), bool(eol_mode_out), changes, row_start)
-        ref[:] = saved_ref
+        reason, nrows, bad, pos_out = _decode_kernel(data, nbits, pos, width, coding, rows_cap, state.ref,
+                                                     state.vals, changes, row_start)
+        if reason != NO_SPACE:
+            return KernelRun(Stop(int(reason)), int(nrows), int(bad), int(pos_out), changes, row_start)
+        state.ref[:], state.vals[:] = saved.ref, saved.vals
         room *= 4
 
 
@@ -368,15 +402,19 @@ def decode_page(data: bytes, width: int, coding: str, *, x_res: int = 204, y_res
         raise ValueError(f"coding must be one of {sorted(CODINGS)}, got {coding!r}")
     arr = padded(data)
     nbits = (arr.size - PAD) * 8
-    run = run_kernel(arr, nbits, 0, width, CODINGS[coding], height, white_reference(width), 0, 1, 0, False)
+    state = LineState.start(width)
+    run = run_kernel(arr, nbits, 0, width, CODINGS[coding], height, state)
     rows = run.paint(width)
-    bad = run.bad
+    bad, longest = run.bad, state.longest_bad_run
     complete = run.reason in (Stop.PAGE_END, Stop.ROWS_FULL)
-    if run.reason == Stop.FATAL and height is None:
-        bad += 1  # the MMR row that failed and ended the page
+    missing = 0
     if height is not None and run.nrows < height:
+        missing = height - run.nrows
         filler = rows[-1] if run.nrows else np.zeros(width, np.uint8)
-        rows = np.concatenate([rows, np.broadcast_to(filler, (height - run.nrows, width))])
-        bad += height - run.nrows
+        rows = np.concatenate([rows, np.broadcast_to(filler, (missing, width))])
         complete = False
-    return DecodeResult(Page(np.ascontiguousarray(rows), x_res, y_res), bad, complete)
+    elif run.reason == Stop.FATAL:
+        missing = 1  # the MMR row that failed and ended the page
+    bad += missing
+    longest = max(longest, state.bad_run + missing)
+    return DecodeResult(Page(np.ascontiguousarray(rows), x_res, y_res), bad, complete, longest)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsp.t4.bits import bytes_to_bits
-from dsp.t4.decode import PAD, Stop, run_kernel, white_reference
+from dsp.t4.decode import PAD, LineState, Stop, run_kernel
 from dsp.t4.encode import CODINGS
 from dsp.t4.page import Page
 
@@ -55,14 +55,12 @@ class StreamDecoder:
         self.y_res = y_res
         self.rows_so_far = 0
         self.bad_rows = 0
+        self.longest_bad_run = 0  # most consecutive bad rows so far
         self.finished = False
         self._code = CODINGS[coding]
         self._pending = np.zeros(0, np.uint8)
         self._synced = coding == "mmr"
-        self._ref = white_reference(width)
-        self._ref_n = 0
-        self._one_d = 1
-        self._eols = 0
+        self._state = LineState.start(width)
         self._blocks: list[np.ndarray] = []
 
     def feed_bytes(self, data: bytes, lsb_first: bool) -> None:
@@ -93,20 +91,19 @@ class StreamDecoder:
             self._pending = buf
             return
         limit = int(ends[-1]) + 1 + tag
-        run = self._decode(buf, limit)
+        run = self._decode(buf, limit, self._state)
         self._commit(run)
         self._pending = buf[run.pos :] if not self.finished else np.zeros(0, np.uint8)
 
-    def _decode(self, bits: np.ndarray, limit: int, *, ref: np.ndarray | None = None):
-        return run_kernel(_packed(bits[:limit]), limit, 0, self.width, self._code, None,
-                          self._ref if ref is None else ref, self._ref_n, self._one_d, self._eols, True)
+    def _decode(self, bits: np.ndarray, limit: int, state: LineState):
+        return run_kernel(_packed(bits[:limit]), limit, 0, self.width, self._code, None, state)
 
     def _commit(self, run) -> None:
         if run.nrows:
             self._blocks.append(run.paint(self.width))
         self.rows_so_far += run.nrows
         self.bad_rows += run.bad
-        self._ref_n, self._one_d, self._eols = run.ref_n, int(run.one_d), run.eols
+        self.longest_bad_run = self._state.longest_bad_run
         if run.reason == Stop.PAGE_END:
             self.finished = True
 
@@ -118,11 +115,12 @@ class StreamDecoder:
             run = self._decode_mmr()
             self._blocks = [run.paint(self.width)]
             self.rows_so_far, self.bad_rows = run.nrows, int(run.reason == Stop.FATAL)
+            self.longest_bad_run = self.bad_rows
             self.finished = True
 
     def _decode_mmr(self):
         bits = self._pending
-        return run_kernel(_packed(bits), bits.size, 0, self.width, 2, None, white_reference(self.width), 0, 1, 0, False)
+        return run_kernel(_packed(bits), bits.size, 0, self.width, 2, None, LineState.start(self.width))
 
     def page(self) -> Page:
         """The rows decoded so far, plus a last row still waiting for its EOL if it decodes cleanly."""
@@ -131,7 +129,7 @@ class StreamDecoder:
             if self._code == 2:
                 blocks = [self._decode_mmr().paint(self.width)]
             elif self._synced:
-                run = self._decode(self._pending, self._pending.size, ref=self._ref.copy())
+                run = self._decode(self._pending, self._pending.size, self._state.copy())
                 if run.bad == 0 and run.reason == Stop.DATA_END and run.nrows:
                     blocks.append(run.paint(self.width))
         rows = np.concatenate(blocks) if blocks else np.zeros((0, self.width), np.uint8)

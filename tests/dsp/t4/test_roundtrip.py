@@ -142,6 +142,7 @@ def test_truncated_page_is_repaired_to_height():
         data = encode_page(page, coding)
         res = decode_page(data[: len(data) // 2], 200, coding, height=20)
         assert res.page.height == 20 and res.bad_rows > 0 and not res.complete
+        assert 1 <= res.longest_bad_run <= res.bad_rows
 
 
 def test_mmr_error_ends_the_page_and_counts_one_bad_row():

@@ -44,6 +44,7 @@ def test_mh_bad_rows_match_spandsp(tmp_path, bad):
     ours = StreamDecoder(page.width, "mh")
     ours.feed(bits)
     assert ours.bad_rows == theirs.bad_rows == len(bad)
+    assert ours.longest_bad_run == theirs.longest_bad_row_run
     assert np.array_equal(ours.page().rows, theirs.rows)
 
 

@@ -78,6 +78,7 @@ def test_mh_bad_rows_counted_and_repaired(bad):
     page = _page(3)
     dec = _feed(_corrupt_rows(_line_bits(page, "mh"), bad, "mh"), "mh", cuts=range(0, 10**6, 288))
     assert dec.finished and dec.rows_so_far == page.height and dec.bad_rows == len(bad)
+    assert dec.longest_bad_run == (2 if [7, 8] == bad[1:] else 1)
     got = dec.page().rows
     for y in range(page.height):
         if y in bad:  # repaired: a copy of the row before it as decoded (white above row 0)
