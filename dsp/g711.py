@@ -21,7 +21,7 @@ import functools
 import numpy as np
 
 _ULAW_BIAS = 0x84  # 33 on the 14-bit scale, shifted to 16 bits (G.711 Table 2a).
-_ALAW_AMI = 0x55   # A-law inverts the even bits on the line (G.711 §4, Table 1a note).
+_ALAW_AMI = 0x55   # A-law inverts the even bits on the line (G.711 A-law tables).
 
 
 class Law(enum.Enum):

@@ -16,7 +16,8 @@ off.  All state lives in small arrays, so a stream cut anywhere decodes the same
 
 Bits are sent least significant bit first within each octet; the FCS is CRC-16/ITU-T
 (generator x^16 + x^12 + x^5 + 1, preset all ones, ones-complemented, sent low octet
-first), so a whole frame including its FCS leaves the residue 0xF0B8 (T.30 §5.3.7).
+first), so a whole frame including its FCS leaves the residue 0xF0B8 (T.30 §5.3,
+ISO/IEC 13239).
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ from numba import njit
 
 #: The flag octet 0x7E as bits, first bit first.
 FLAG_BITS = np.array([0, 1, 1, 1, 1, 1, 1, 0], dtype=np.uint8)
-#: Seven ones: an abort (any run of 7 or more 1s; ISO/IEC 13239 §4.4.3).
+#: Seven ones: an abort (any run of 7 or more 1s, ISO/IEC 13239).
 ABORT_BITS = np.ones(7, dtype=np.uint8)
 
 _REVERSE = np.array([int(f"{b:08b}"[::-1], 2) for b in range(256)], dtype=np.uint8)
 
 
 def crc16(data: bytes) -> int:
-    """CRC-16/ITU-T (X.25 FCS) of `data`, before complementing: T.30 §5.3.7.
+    """CRC-16/ITU-T (X.25 FCS) of `data`, before complementing (T.30 §5.3).
 
     binascii.crc_hqx computes the same polynomial most-significant-bit first; HDLC's
     is least-significant-bit first, so the octets go in bit-reversed and the result
@@ -69,7 +70,7 @@ def bits_to_bytes(bits: np.ndarray) -> bytes:
 
 
 def stuff(bits: np.ndarray) -> np.ndarray:
-    """Insert a 0 after every five consecutive 1s (ISO/IEC 13239 §4.3.1)."""
+    """Insert a 0 after every five consecutive 1s (ISO/IEC 13239 transparency)."""
     b = np.asarray(bits, np.uint8)
     idx = np.arange(len(b))
     last_zero = np.maximum.accumulate(np.where(b == 0, idx, -1))
@@ -79,7 +80,7 @@ def stuff(bits: np.ndarray) -> np.ndarray:
 
 
 def preamble_flags(bit_rate: int, seconds: float = 1.0) -> int:
-    """Flags that fill `seconds` at `bit_rate`: T.30 §5.3.1 wants 1 s ± 15 % of flags
+    """Flags that fill `seconds` at `bit_rate`: T.30 §5.3 wants 1 s ± 15 % of flags
     before the first frame after the V.21 carrier comes up (38 flags at 300 bit/s)."""
     return math.ceil(bit_rate * seconds / 8)
 
@@ -181,7 +182,7 @@ def _deframe(bits, st, frame, min_bits, max_octets, framing_ok_flags, crc_table,
                             for k in range(n):
                                 crc = (crc >> 8) ^ crc_table[(crc ^ np.int64(frame[k])) & 0xFF]
                             out_bytes[nb:nb + n] = frame[:n]
-                            if crc == 0xF0B8:  # the good-FCS residue (T.30 §5.3.7)
+                            if crc == 0xF0B8:  # the good-FCS residue (T.30 §5.3)
                                 if st[_FRAMING_OK] == 0:
                                     st[_FRAMING_OK] = 1
                                     ev_kind[ne] = _EV_FRAMING_OK

@@ -1,14 +1,14 @@
 """V.21 channel 2: the 300 bit/s FSK modem T.30 uses for all its control frames.
 
 What: ITU-T V.21 channel 2 — mark (binary 1) at 1650 Hz, space (0) at 1850 Hz, 300
-bit/s (V.21 §2, §3; T.30 §5.3.1 uses it synchronously, with HDLC on top).  The
-`V21Transmitter` and `V21Receiver` follow `dsp.modems.base`'s block API.
+bit/s (ITU-T V.21; T.30 §5 sends its binary signalling on it synchronously, in HDLC
+frames).  The `V21Transmitter` and `V21Receiver` follow `dsp.modems.base`'s block API.
 
 How the transmitter works: a continuous-phase FSK oscillator whose phase is an integer
 in 1/8000 cycle (each sample adds the frequency in Hz, exactly) indexing one cycle of
 the sine at the output level, so the waveform does not depend on how the caller slices
-its `transmit` calls (a small compiled loop, `_tx_kernel`, with its Python original).  Bit k occupies samples
-ceil(k * 80/3) onwards (300 bit/s at 8000 samples/s).
+its `transmit` calls (a small compiled loop, `_tx_kernel`, with its Python original).
+Bit k occupies samples ceil(k * 80/3) onwards (300 bit/s at 8000 samples/s).
 
 How the receiver works, per sample (one compiled loop, `_rx_kernel`; its plain-Python
 original is `_rx_kernel.py_func` and the tests check both agree):
@@ -263,8 +263,10 @@ class V21Receiver:
     def _run(self, x: np.ndarray, lost: bool) -> list[RxItem]:
         n = len(x)
         out_bits = np.empty(n // 26 + 2, np.uint8)
-        ev_code = np.empty(n // 40 + 2, np.int64)
-        ev_pos = np.empty(n // 40 + 2, np.int64)
+        # After an event the next needs at least min(on, off) samples of evidence.
+        cap = n // max(1, int(min(self._prm[_ON_COUNT], self._prm[_OFF_COUNT]))) + 2
+        ev_code = np.empty(cap, np.int64)
+        ev_pos = np.empty(cap, np.int64)
         nb, ne = _rx_kernel(x, lost, self._si, self._sf, self._ring, self._sums, _COS_I, _SIN_I,
                             self._prm, out_bits, ev_code, ev_pos)
         items: list[RxItem] = []

@@ -112,7 +112,7 @@ def test_noise_alone_yields_no_good_frames():
 
 def test_preamble_length_for_v21():
     n = hdlc.preamble_flags(300)
-    assert n == 38 and 0.85 <= n * 8 / 300 <= 1.15  # T.30 §5.3.1: 1 s ± 15 %
+    assert n == 38 and 0.85 <= n * 8 / 300 <= 1.15  # T.30 §5.3: 1 s ± 15 %
 
 
 @pytest.mark.spandsp
