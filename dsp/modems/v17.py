@@ -46,8 +46,8 @@ class V17Receiver:
         self._min_snr = min_snr_db
         self._fn = rxm._rx_block if compiled else rxm._rx_block_py
         self._compiled = compiled
-        self.fst = np.zeros(rxm.N_F)
-        self.ist = np.zeros(rxm.N_I, dtype=np.int64)
+        self._fst = np.zeros(rxm.N_F)
+        self._ist = np.zeros(rxm.N_I, dtype=np.int64)
         self._xbuf = np.zeros(2 * rxm.FILTER_LEN)
         self._eq = np.zeros(rxm.NTAPS, dtype=np.complex128)
         self._eqbuf = np.zeros(2 * rxm.NTAPS, dtype=np.complex128)
@@ -62,32 +62,32 @@ class V17Receiver:
             self._points = trellis.CONSTELLATIONS[rate]
             self._smap = trellis.space_map(rate)
             self._nbits = trellis.BITS_PER_SYMBOL[rate]
-            self.ist[rxm.I_NBITS] = self._nbits
-            self.fst[rxm.F_SNR_MIN] = rxm.SNR_MIN[rate] if self._min_snr is None else self._min_snr
-            self.fst[rxm.F_ES] = float(np.mean(np.abs(self._points) ** 2))
-        self.ist[rxm.I_STAGE] = rxm.Stage.IDLE
-        self.ist[rxm.I_SHORT] = int(short_train)
-        self.ist[rxm.I_TRAIN_LEN] = rxm.txm.SEG2_SHORT if short_train else len(rxm.TRAIN_TARGETS)
-        self.ist[rxm.I_BELOW] = 0
-        self.fst[rxm.F_QUAL] = 0.0
+            self._ist[rxm.I_NBITS] = self._nbits
+            self._fst[rxm.F_SNR_MIN] = rxm.SNR_MIN[rate] if self._min_snr is None else self._min_snr
+            self._fst[rxm.F_ES] = float(np.mean(np.abs(self._points) ** 2))
+        self._ist[rxm.I_STAGE] = rxm.Stage.IDLE
+        self._ist[rxm.I_SHORT] = int(short_train)
+        self._ist[rxm.I_TRAIN_LEN] = rxm.txm.SEG2_SHORT if short_train else len(rxm.TRAIN_TARGETS)
+        self._ist[rxm.I_BELOW] = 0
+        self._fst[rxm.F_QUAL] = 0.0
         self._decoder = trellis.ViterbiDecoder(self.rate, compiled=self._compiled)
         self._history = np.zeros(23, dtype=np.uint8)
 
     @property
     def quality(self) -> float:
         """Current SNR estimate (dB) from the equalizer error."""
-        return float(self.fst[rxm.F_QUAL])
+        return float(self._fst[rxm.F_QUAL])
 
     @property
     def carrier_frequency(self) -> float:
-        return float(self.fst[rxm.F_OMEGA] / (2 * np.pi) * 8000.0)
+        return float(self._fst[rxm.F_OMEGA] / (2 * np.pi) * 8000.0)
 
     def fillin(self, n: int) -> None:
         """n samples were lost: keep carrier and symbol clocks running, adapt nothing."""
-        stage = self.ist[rxm.I_STAGE]
+        stage = self._ist[rxm.I_STAGE]
         if stage in (rxm.Stage.IDLE, rxm.Stage.PARKED) or n <= 0:
             return
-        f, i = self.fst, self.ist
+        f, i = self._fst, self._ist
         f[rxm.F_THETA] += n * f[rxm.F_OMEGA]
         t = f[rxm.F_TNEXT] - n
         instants = 0
@@ -111,13 +111,13 @@ class V17Receiver:
             self._ev = np.zeros((cap, 2), dtype=np.int64)
             self._evq = np.zeros(cap)
         syms, kinds, ev, evq = self._syms, self._kinds, self._ev, self._evq
-        self.ist[rxm.I_NSYM] = 0
-        self.ist[rxm.I_NEV] = 0
-        self._fn(x, self.fst, self.ist, self._xbuf, self._eq, self._eqbuf, self._eqsave,
+        self._ist[rxm.I_NSYM] = 0
+        self._ist[rxm.I_NEV] = 0
+        self._fn(x, self._fst, self._ist, self._xbuf, self._eq, self._eqbuf, self._eqsave,
                  self._ring, rxm.BANK_RE, rxm.BANK_IM, self._points, self._smap,
                  trellis.TRAINING_POINTS, rxm.TRAIN_TARGETS, syms, kinds, ev, evq)
-        nsym = int(self.ist[rxm.I_NSYM])
-        nev = int(self.ist[rxm.I_NEV])
+        nsym = int(self._ist[rxm.I_NSYM])
+        nev = int(self._ist[rxm.I_NEV])
         if nsym == 0 and nev == 0:
             return []
         bits, at = self._bits(syms[:nsym], kinds[:nsym])
