@@ -4,6 +4,17 @@ Public API: `encode_page`, `decode_page` (-> `DecodeResult`), `StreamDecoder` (t
 non-ECM line decoder), `bytes_to_bits` / `bits_to_bytes` (line order is LSB-first per
 octet, TIFF FillOrder=1 is MSB-first) and `min_row_bits` (minimum scan-line time in
 bits).  Coded bytes are MSB-first throughout.
+
+On the line:
+
+- non-ECM send: ``bytes_to_bits(encode_page(page, "mr", k=4, min_row_bits=
+  min_row_bits(9600, 10)), lsb_first=False)`` is the image bit sequence, first bit first;
+- non-ECM receive: ``StreamDecoder(width, coding).feed(bits)`` per block, then
+  ``.finished``, ``.bad_rows``, ``.longest_bad_run``, ``.page()``;
+- ECM: frames carry octets LSB-first, so ``reverse_bits_in_bytes(encode_page(...))``
+  to send and ``decode_page(reverse_bits_in_bytes(data), width, coding)`` to receive;
+- TIFF-F: ``encode_page(page, coding, rtc=False)`` is a Compression=3/4 strip as
+  libtiff writes it (see `dsp.t4.encode`); ``decode_page(strip, ..., height=rows)``.
 """
 
 from dsp.t4.bits import SCAN_LINE_TIMES_MS, bits_to_bytes, bytes_to_bits, min_row_bits, reverse_bits_in_bytes
