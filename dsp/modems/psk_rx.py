@@ -64,14 +64,15 @@ _EVENT_STATUS = {
 
 # ---- integer configuration ----------------------------------------------------------
 (CI_P, CI_H, CI_NUM, CI_DEN, CI_W, CI_FLIP, CI_AMP_BITS, CI_NSTEP, CI_SCR_KIND,
- CI_DATA_PREV, CI_ALT_MAX, CI_Q, CI_WARM, CI_KPHASE, CI_HOLD, CI_LEN) = range(16)
+ CI_DATA_PREV, CI_ALT_MAX, CI_Q, CI_WARM, CI_KPHASE, CI_HOLD, CI_SEARCH, CI_LEN) = range(17)
 # ---- float configuration ------------------------------------------------------------
 (CF_SPS, CF_ON_MS, CF_OFF_MS, CF_REL_OFF, CF_SNR_MIN, CF_MU_TRAIN, CF_MU_DATA,
  CF_K1_TRAIN, CF_K2_TRAIN, CF_K1_DATA, CF_K2_DATA, CF_KT_TRAIN, CF_KT_DATA, CF_KT2,
  CF_DATA_POWER, CF_ALT_POWER, CF_ALT_R, CF_LEN) = range(18)
 # ---- integer state ------------------------------------------------------------------
 (SI_STATE, SI_CI, SI_HPOS, SI_WCNT, SI_WTAINT, SI_NWIN, SI_HALF, SI_EQPOS, SI_SYMCNT,
- SI_PAR, SI_TIDX, SI_PREV, SI_LOWCNT, SI_DETN, SI_UP, SI_ACQ, SI_HOLD, SI_LEN) = range(18)
+ SI_PAR, SI_TIDX, SI_PREV, SI_LOWCNT, SI_DETN, SI_UP, SI_ACQ, SI_HOLD, SI_LOST,
+ SI_LEN) = range(19)
 # ---- float state --------------------------------------------------------------------
 (SF_U, SF_GAIN, SF_PHI, SF_FREQ, SF_WACC, SF_REFMS, SF_TDRIFT, SF_MSE, SF_REFP, SF_QMSE,
  SF_PWR, SF_Q1, SF_Q2, SF_Q3, SF_LEN) = range(15)
@@ -105,6 +106,7 @@ def _start_symbols(st_i, st_f, st_c, eqring, taps, rms):
     st_i[SI_DETN] = 0
     st_i[SI_LOWCNT] = 0
     st_i[SI_HOLD] = 0
+    st_i[SI_LOST] = 0
     st_f[SF_Q1] = 0.0
     st_f[SF_Q2] = 0.0
     st_f[SF_Q3] = 0.0
@@ -225,6 +227,10 @@ def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_p
         # carrier phase advance), learn nothing, judge nothing.
         if fill:
             st_i[SI_HOLD] = cfg_i[CI_HOLD]
+            if state == ALT_TRACK:
+                # The training sequence may start unseen: search it at any offset later.
+                st_i[SI_DETN] = 0
+                st_i[SI_LOST] = 1
         else:
             st_i[SI_HOLD] -= 1
         st_f[SF_PHI], _ = recovery.pll_step(phi, st_f[SF_FREQ], 0.0, 0.0, 0.0)
@@ -255,29 +261,58 @@ def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_p
             st_i[SI_DETN] += 1
         if st_i[SI_DETN] >= w:
             m_alt = 0.0
-            m_pos = 0.0
-            m_neg = 0.0
             for j in range(w):
                 a = detr[j] - dete[j]
                 m_alt += a.real * a.real + a.imag * a.imag
-                b = detr[j] - train[j]
-                m_pos += b.real * b.real + b.imag * b.imag
-                c = detr[j] + train[j]
-                m_neg += c.real * c.real + c.imag * c.imag
-            best = m_pos
-            flip = False
-            if cfg_i[CI_FLIP] != 0 and m_neg < m_pos:
-                best = m_neg
-                flip = True
+            # Normally the window must be the training's first symbols; after lost audio
+            # it may be any later stretch of it.
+            # and the carrier may have slipped while nothing could be checked: try it
+            # turned by multiples of 45 degrees (V.27 ter: 0 or 180 degrees anyway).
+            lost = st_i[SI_LOST] != 0
+            search = cfg_i[CI_SEARCH] if lost else 0
+            best = 1e300
+            best_off = 0
+            best_rot = 0
+            for rot in range(8):
+                if not lost and not (rot == 0 or (rot == 4 and cfg_i[CI_FLIP] != 0)):
+                    continue
+                turn = complex(math.cos(rot * math.pi / 4), math.sin(rot * math.pi / 4))
+                for off in range(min(search, len(train) - w) + 1):
+                    m = 0.0
+                    for j in range(w):
+                        b = detr[j] * turn - train[off + j]
+                        m += b.real * b.real + b.imag * b.imag
+                    if m < best:
+                        best = m
+                        best_off = off
+                        best_rot = rot
+            if lost:
+                # Still in the alternation, only turned?  Then re-lock on it and wait.
+                alt_best = m_alt
+                alt_rot = 0
+                for rot in range(1, 8):
+                    turn = complex(math.cos(rot * math.pi / 4), math.sin(rot * math.pi / 4))
+                    m = 0.0
+                    for j in range(w):
+                        b = detr[j] * turn - dete[j]
+                        m += b.real * b.real + b.imag * b.imag
+                    if m < alt_best:
+                        alt_best = m
+                        alt_rot = rot
+                if alt_best <= best:
+                    if alt_best < 0.25 * m_alt:
+                        st_f[SF_PHI] -= alt_rot * math.pi / 4
+                        st_i[SI_DETN] = 0
+                    return nb, ne
+                m_alt = alt_best
             if best < 0.25 * m_alt:
-                if flip:
-                    st_f[SF_PHI] += math.pi
+                st_f[SF_PHI] -= best_rot * math.pi / 4
                 # A real training sequence: only now is the carrier "up" for T.30.
                 st_i[SI_UP] = 1
                 ne = _emit(ev_code, ev_pos, ev_q, ne, EV_CARRIER_UP, nb, math.nan)
                 ne = _emit(ev_code, ev_pos, ev_q, ne, EV_TRAINING, nb, math.nan)
                 st_i[SI_STATE] = TRAIN
-                st_i[SI_TIDX] = w
+                st_i[SI_TIDX] = best_off + w
                 st_f[SF_MSE] = 0.0
                 st_f[SF_REFP] = 0.0
                 return nb, ne
@@ -416,6 +451,12 @@ def rx_block(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, tr
                     u += st_f[SF_TDRIFT]
                 st_c[SC_YPREV] = y
                 z = equalizer.output(taps, eqring, pos)
+                if fill and (state == ALT_WARM or state == ALT_PHASE):
+                    # Audio lost while sizing up the alternation: start that over once the
+                    # filter and equalizer hold real samples again.
+                    st_i[SI_STATE] = ALT_WARM
+                    st_i[SI_SYMCNT] = cfg_i[CI_WARM] - cfg_i[CI_HOLD]
+                    continue
                 if state == ALT_WARM:
                     # Wait until the equalizer holds only samples taken on the new timing.
                     st_i[SI_SYMCNT] += 1
@@ -554,6 +595,8 @@ class PskReceiver:
         # Symbols after a fill-in whose equalizer input still depends on the lost audio:
         # the matched filter's span plus the equalizer's.
         ci[CI_HOLD] = int(math.ceil(2 * rb.half / rb.sps)) + cfg.eq_taps // 2 // 2 + 2
+        # How far into the training a loss during the alternation can hide its start.
+        ci[CI_SEARCH] = int(math.ceil(160 / rb.sps)) + ci[CI_HOLD] + cfg.detect_window
         cf = np.zeros(CF_LEN, np.float64)
         cf[CF_SPS] = rb.sps
         cf[CF_ON_MS] = recovery.dbm0_mean_square(cfg.on_dbm0)

@@ -104,6 +104,22 @@ def test_fillin_sustains_carrier_and_training(impaired_9600):
     assert P.match(tail, got).errors == 0
 
 
+def test_a_lost_packet_anywhere_in_training_never_gives_silent_garbage(impaired_9600):
+    """A lost 20 ms packet during the training: the receiver either still trains (and the
+    data is exact) or says the training failed (T.30 then retrains) — mostly the former."""
+    bits, y = impaired_9600
+    packets = line.blocks(y)
+    trained = 0
+    for k in range(2, 14):
+        items = line.drive(v29.V29Receiver(9600), [None if i == k else p for i, p in enumerate(packets)])
+        st = psk_rx.statuses(items)
+        assert st in ([UP, TRAINING, OK, DOWN], [UP, TRAINING, Status.TRAINING_FAILED, DOWN], []), k
+        if OK in st:
+            trained += 1
+            assert P.match(bits[-1500:], psk_rx.bits_of(items)).errors == 0, k
+    assert trained >= 10
+
+
 def test_compiled_loop_matches_reference():
     bits = P.random_bits(3, 300)
     y = line.LineModel(3, snr_db=28, freq_offset_hz=-5.0).process(P.our_signal(MODEM, 4800, bits))
