@@ -15,7 +15,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from dsp.t4 import WIDTHS, Page, encode_page
+from dsp.t4 import WIDTHS, Page, decode_page, encode_page
 from tests.dsp.t4.helpers import (
     TIFFCP, decode_tiff_with_ours, need, pillow_pages, render, synthetic, tiffcp, wrap,
 )
@@ -119,3 +119,13 @@ def test_same_bytes_as_libtiff(gs_files, tmp_path, mode, coding, kwargs):
     for tp, rows in zip(theirs, pillow_pages(out.read_bytes())):
         kw = {"rtc": False, **kwargs}
         assert encode_page(Page(rows), coding, **kw) == tp.data
+
+
+@pytest.mark.parametrize("dev,coding", [("faxg3", "mh"), ("faxg32d", "mr"), ("faxg4", "mmr")])
+def test_ghostscript_raw_fax_streams(gs_files, tmp_path, dev, coding):
+    """gs's raw fax devices (no TIFF around the coded bits): page 1 decodes to the TIFF's pixels."""
+    raw = render(tmp_path, dev, A4_FINE, FINE, f"{dev}.raw").read_bytes()
+    want = pillow_pages(gs_files[("tiffg4", "fine")].read_bytes())[0]
+    res = decode_page(raw, A4_FINE[0], coding, height=A4_FINE[1])
+    assert res.complete and res.bad_rows == 0
+    assert np.array_equal(res.page.rows, want)
