@@ -28,6 +28,8 @@ the caller slices the input, and a 20 ms block costs one call):
    else it failed (a measured figure, not a fragile pattern test).
 6. **Data** (``DATA``): nearest constellation point, decision-directed LMS and PLL, phase
    differences -> bits (plus the amplitude bit for V.29 9600), descrambler -> bits out.
+   The training's closing scrambled-ones segment only primes the descrambler, so the
+   first bit out is the first data bit (as with spandsp).
    A running error average gives `quality` (dB).
 
 `fillin(n)` runs n zero samples with every decision and adaptation frozen: carrier state,
@@ -64,7 +66,8 @@ _EVENT_STATUS = {
 
 # ---- integer configuration ----------------------------------------------------------
 (CI_P, CI_H, CI_NUM, CI_DEN, CI_W, CI_FLIP, CI_AMP_BITS, CI_NSTEP, CI_SCR_KIND,
- CI_DATA_PREV, CI_ALT_MAX, CI_Q, CI_WARM, CI_KPHASE, CI_HOLD, CI_SEARCH, CI_LEN) = range(17)
+ CI_DATA_PREV, CI_ALT_MAX, CI_Q, CI_WARM, CI_KPHASE, CI_HOLD, CI_SEARCH, CI_ONES,
+ CI_LEN) = range(18)
 # ---- float configuration ------------------------------------------------------------
 (CF_SPS, CF_ON_MS, CF_OFF_MS, CF_REL_OFF, CF_SNR_MIN, CF_MU_TRAIN, CF_MU_DATA,
  CF_K1_TRAIN, CF_K2_TRAIN, CF_K1_DATA, CF_K2_DATA, CF_KT_TRAIN, CF_KT_DATA, CF_KT2,
@@ -72,7 +75,7 @@ _EVENT_STATUS = {
 # ---- integer state ------------------------------------------------------------------
 (SI_STATE, SI_CI, SI_HPOS, SI_WCNT, SI_WTAINT, SI_NWIN, SI_HALF, SI_EQPOS, SI_SYMCNT,
  SI_PAR, SI_TIDX, SI_PREV, SI_LOWCNT, SI_DETN, SI_UP, SI_ACQ, SI_HOLD, SI_LOST,
- SI_LEN) = range(19)
+ SI_SKIP, SI_LEN) = range(20)
 # ---- float state --------------------------------------------------------------------
 (SF_U, SF_GAIN, SF_PHI, SF_FREQ, SF_WACC, SF_REFMS, SF_TDRIFT, SF_MSE, SF_REFP, SF_QMSE,
  SF_PWR, SF_Q1, SF_Q2, SF_Q3, SF_LEN) = range(15)
@@ -339,6 +342,7 @@ def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_p
                 st_i[SI_STATE] = DATA
                 prev = cfg_i[CI_DATA_PREV]
                 st_i[SI_PREV] = train_phase[len(train) - 1] if prev < 0 else prev
+                st_i[SI_SKIP] = cfg_i[CI_ONES]
                 scr[0] = scr_init[0]
                 scr[1] = scr_init[1]
                 st_f[SF_QMSE] = st_f[SF_MSE] / cfg_i[CI_Q] * cfg_f[CF_DATA_POWER] / (
@@ -362,7 +366,8 @@ def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_p
 @njit(cache=True)
 def _decide(r, st_i, cfg_i, points, point_phase, point_amp, step_bits, scr, bits_out, nb):
     """Nearest point, phase change -> bits (amplitude bit first), descrambled into
-    bits_out; returns (nb, the point, its squared distance)."""
+    bits_out; returns (nb, the point, its squared distance).  The training's closing
+    segment of scrambled ones only feeds the descrambler (spandsp does the same)."""
     best = 0
     bd = 1e300
     for j in range(len(points)):
@@ -375,13 +380,17 @@ def _decide(r, st_i, cfg_i, points, point_phase, point_amp, step_bits, scr, bits
     step = (ph - st_i[SI_PREV]) & 7
     st_i[SI_PREV] = ph
     kind = cfg_i[CI_SCR_KIND]
+    keep = 1
+    if st_i[SI_SKIP] > 0:
+        st_i[SI_SKIP] -= 1
+        keep = 0
     if cfg_i[CI_AMP_BITS] != 0:
         bits_out[nb] = _descramble(kind, scr, np.int64(point_amp[best]))
-        nb += 1
+        nb += keep
     pattern = step_bits[step]
     for j in range(cfg_i[CI_NSTEP] - 1, -1, -1):
         bits_out[nb] = _descramble(kind, scr, np.int64((pattern >> j) & 1))
-        nb += 1
+        nb += keep
     return nb, points[best], bd
 
 
@@ -544,6 +553,7 @@ class PskConfig:
     allow_flip: bool               # training may be matched rotated by 180 degrees
     alt_max: int                   # symbols to wait for the training sequence
     quality_window: int            # training symbols the SNR is measured over
+    ones_symbols: int              # closing training segment of scrambled ones (not output)
     eq_taps: int = 17
     mu_train: float = 0.08
     mu_data: float = 0.02
@@ -597,6 +607,7 @@ class PskReceiver:
         ci[CI_HOLD] = int(math.ceil(2 * rb.half / rb.sps)) + cfg.eq_taps // 2 // 2 + 2
         # How far into the training a loss during the alternation can hide its start.
         ci[CI_SEARCH] = int(math.ceil(160 / rb.sps)) + ci[CI_HOLD] + cfg.detect_window
+        ci[CI_ONES] = cfg.ones_symbols
         cf = np.zeros(CF_LEN, np.float64)
         cf[CF_SPS] = rb.sps
         cf[CF_ON_MS] = recovery.dbm0_mean_square(cfg.on_dbm0)

@@ -179,6 +179,7 @@ def rx_config(rate: int) -> psk_rx.PskConfig:
         allow_flip=True,
         alt_max=100,
         quality_window=256,
+        ones_symbols=SEG5_SYMBOLS,
     )
 
 

@@ -216,6 +216,7 @@ def rx_config(rate: int) -> psk_rx.PskConfig:
         allow_flip=False,
         alt_max=200,
         quality_window=128,
+        ones_symbols=SEG4_SYMBOLS,
         eq_taps=21,
     )
 
