@@ -1,9 +1,9 @@
 """Helpers the V.27ter and V.29 tests (and benchmarks/ber_psk.py) share: send known bits
 through a transmitter, a line and a receiver, and compare.
 
-A trial's data starts after training (receivers put out the scrambled-ones segment as
-ones first), so `match` finds the first bits of the data in what came out and counts
-errors from there.
+Receivers (ours and spandsp's) put out the data from its first bit; `match` still finds
+the data's first bits in what came out, so a stray leading bit would show as an offset
+rather than as errors everywhere.
 """
 
 from __future__ import annotations
