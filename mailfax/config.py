@@ -230,6 +230,39 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class ImapAccount:
+    """A named IMAP account received faxes can be appended to (issue 7; rules.yaml refers to it)."""
+
+    name: str
+    host: str
+    port: int = 143
+    tls: bool = False                  # implicit TLS (IMAPS, port 993)
+    user: str = ""
+    password: str | None = field(default=None, repr=False)
+    folder: str = "INBOX"
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class InboundConfig:
+    """Received faxes (issue 7): who is the fax master, limits the telephony side reads,
+    how long and how often delivery is retried, the sender address of fax emails."""
+
+    faxmaster: str = "faxmaster@localhost"
+    from_address: str | None = None    # None: the relay's from address
+    rings: int = 1                     # answer after this many rings
+    max_pages: int = 100               # per received fax; more pages end the call
+    max_calls_per_trunk: int | None = None  # None: the trunk's channels
+    retry_first: float = 60.0          # first delivery retry after this long, doubling ...
+    retry_max: float = 3600.0          # ... up to this
+    give_up_after: float = 5 * 86400.0  # like MTAs' queue lifetime (Postfix: 5 d)
+
+    def max_calls(self, trunk: "Trunk") -> int:
+        """Concurrent inbound calls allowed on ``trunk``."""
+        return self.max_calls_per_trunk if self.max_calls_per_trunk is not None else trunk.channels
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole server configuration, as loaded (see module docstring)."""
 
@@ -243,6 +276,11 @@ class Config:
     limits: LimitsConfig
     retry: RetryPolicy
     rules_file: Path | None
+    inbound: InboundConfig = InboundConfig()
+    imap_accounts: tuple[ImapAccount, ...] = ()
+
+    def imap_account(self, name: str) -> ImapAccount | None:
+        return next((a for a in self.imap_accounts if a.name == name), None)
 
     def trunk(self, name: str | None) -> Trunk | None:
         for t in self.trunks:
@@ -415,6 +453,42 @@ def parse_rules_file(node: Node, base: Path) -> Path | None:
     return _path(node, base, None)
 
 
+def parse_inbound(node: Node, base: Path) -> InboundConfig:
+    node.mapping(("faxmaster", "from", "rings", "max_pages", "max_calls_per_trunk", "retry_first",
+                  "retry_max", "give_up_after"))
+    d = InboundConfig()
+    return InboundConfig(
+        faxmaster=node.child("faxmaster").str(d.faxmaster, pattern=ADDRESS_RE, what="an address"),
+        from_address=node.child("from").str(None, pattern=ADDRESS_RE, what="an address"),
+        rings=node.child("rings").int(d.rings, lo=0, hi=20),
+        max_pages=node.child("max_pages").int(d.max_pages, lo=1),
+        max_calls_per_trunk=node.child("max_calls_per_trunk").int(None, lo=1, hi=1000),
+        retry_first=node.child("retry_first").duration(d.retry_first),
+        retry_max=node.child("retry_max").duration(d.retry_max),
+        give_up_after=node.child("give_up_after").duration(d.give_up_after),
+    )
+
+
+def parse_imap(node: Node, base: Path) -> tuple[ImapAccount, ...]:
+    """``imap: {NAME: {host, port, tls, user, password, folder, timeout}}``."""
+    node.mapping()
+    accounts = []
+    for name in node.value:
+        a = node.child(str(name)).mapping(("host", "port", "tls", "user", "password", "folder", "timeout"))
+        tls = a.child("tls").bool(False)
+        accounts.append(ImapAccount(
+            name=str(name),
+            host=a.child("host").str(pattern=HOST_RE, what="a host name"),
+            port=a.child("port").int(993 if tls else 143, lo=1, hi=65535),
+            tls=tls,
+            user=a.child("user").str(what="a user name"),
+            password=a.child("password").str(what="a password"),
+            folder=a.child("folder").str("INBOX", pattern=r"[^\r\n\"]+", what="a folder name"),
+            timeout=a.child("timeout").duration(30.0),
+        ))
+    return tuple(accounts)
+
+
 #: top-level key -> (Config field, parser).  One function per section; add new sections here.
 SECTIONS: dict[str, tuple[str, Callable[[Node, Path], Any]]] = {
     "smtp": ("smtp", parse_smtp),
@@ -426,6 +500,8 @@ SECTIONS: dict[str, tuple[str, Callable[[Node, Path], Any]]] = {
     "limits": ("limits", parse_limits),
     "retry": ("retry", parse_retry),
     "rules": ("rules_file", parse_rules_file),
+    "inbound": ("inbound", parse_inbound),
+    "imap": ("imap_accounts", parse_imap),
 }
 
 
@@ -495,4 +571,6 @@ def describe(config: Config) -> dict[str, Any]:
         "limits": dict(vars(config.limits)),
         "retry": dict(vars(config.retry)),
         "rules": str(config.rules_file) if config.rules_file else "(embedded defaults)",
+        "inbound": dict(vars(config.inbound)),
+        "imap": {a.name: dict(vars(a), password=mask(a.password)) for a in config.imap_accounts},
     }

@@ -143,6 +143,7 @@ class Rule:
 class Rules:
     source: str
     outbound: tuple[Rule, ...]
+    inbound: Any = None  # mailfax.rules_in.InboundRules (issue 7); None: all to the fax master
 
 
 @dataclass(frozen=True)
@@ -309,9 +310,16 @@ def parse_outbound(node: Node, config: Config) -> tuple[Rule, ...]:
     return rules
 
 
-#: top-level key -> (Rules field, parser).  Issue 7 adds "inbound" here.
+def _parse_inbound(node: Node, config: Config) -> Any:
+    from mailfax.rules_in import parse_inbound
+
+    return parse_inbound(node, config)
+
+
+#: top-level key -> (Rules field, parser).
 RULE_SECTIONS: dict[str, tuple[str, Callable[[Node, Config], Any]]] = {
     "outbound": ("outbound", parse_outbound),
+    "inbound": ("inbound", _parse_inbound),
 }
 
 

@@ -27,6 +27,9 @@ def run(args) -> int:
     except ConfigError as e:
         print(f"mailfax: {e}", file=sys.stderr)
         return 1
-    out = {"config": describe(config), "rules": rules_mod.describe(rules)}
+    from mailfax import rules_in
+
+    out = {"config": describe(config), "rules": rules_mod.describe(rules),
+           "inbound_rules": rules_in.describe(rules_in.inbound_rules(rules, config))}
     sys.stdout.write(yaml.safe_dump(out, sort_keys=False, allow_unicode=True))
     return 0
