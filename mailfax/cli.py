@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("mailfax.commands.jobs", "list fax jobs"),
     "cancel": ("mailfax.commands.cancel", "cancel fax jobs"),
     "retry": ("mailfax.commands.retry", "retry fax jobs now"),
+    "received": ("mailfax.commands.received", "list received faxes and their delivery state"),
+    "redeliver": ("mailfax.commands.redeliver", "deliver received faxes again"),
     "check-config": ("mailfax.commands.check_config", "validate the config and rules.yaml, print the normalised result"),
 }
 

@@ -53,6 +53,10 @@ async def serve(config, rules, store) -> None:
         log.info("recovered after restart: %s", recovered)
     runner = QueueRunner(config, store, load_sender(config), mailer=Mailer(config.relay))
     handler = FaxHandler(config, rules, store, on_accepted=runner.wake.set)
+    from mailfax.inbound import build_service
+
+    inbound = build_service(config, rules)  # received faxes: the delivery loop (issue 7)
+    inbound_task = asyncio.create_task(inbound.run(stop))
     server = await start_server(handler, config)
     port = server.sockets[0].getsockname()[1]
     print(f"mailfax: listening on {config.smtp.host}:{port}, queue {config.storage.queue_db}", flush=True)
@@ -61,6 +65,8 @@ async def serve(config, rules, store) -> None:
     finally:
         server.close()
         await server.wait_closed()
+        stop.set()
+        await inbound_task
 
 
 def run(args) -> int:
