@@ -25,6 +25,14 @@ from dsp.t4.encode import CODINGS
 from dsp.t4.page import Page
 
 _EOL_ZEROS = 11
+#: Zeros kept at the end of a row still waiting for its EOL: EOL's 11, the <= 3 a code
+#: may end with, and margin.  Longer fill is dropped so waiting costs nothing.
+_KEEP_FILL = 32
+#: A row with no EOL after this many bits is garbage (a real one is at most ~22 kbit:
+#: 4864 pixels at 4.5 bits, plus 40 ms of fill at 14400 bit/s): it is cut short, so each
+#: feed stays cheap, and marked to decode as one bad row when its EOL comes.
+_MAX_ROW_BITS = 1 << 16
+_BAD_CODE = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 1], np.uint8)  # no run or mode code starts so
 
 
 def _eol_ends(bits: np.ndarray) -> np.ndarray:
@@ -34,6 +42,17 @@ def _eol_ends(bits: np.ndarray) -> np.ndarray:
         return ones
     gaps = np.diff(ones, prepend=-1) - 1
     return ones[gaps >= _EOL_ZEROS]
+
+
+def _bounded(row: np.ndarray) -> np.ndarray:
+    """The bits of a row still waiting for its EOL, with long fill and overlong garbage cut."""
+    ones = np.flatnonzero(row[-(_KEEP_FILL + 1) :])
+    if ones.size == 0 and row.size > _KEEP_FILL:  # long fill: the EOL's 1 is still to come
+        last_one = np.flatnonzero(row)
+        row = row[: (last_one[-1] + 1 if last_one.size else 0) + _KEEP_FILL]
+    if row.size > _MAX_ROW_BITS:
+        row = np.concatenate([_BAD_CODE, row[-_KEEP_FILL:]])
+    return row
 
 
 def _packed(bits: np.ndarray) -> np.ndarray:
@@ -59,6 +78,7 @@ class StreamDecoder:
         self.finished = False
         self._code = CODINGS[coding]
         self._pending = np.zeros(0, np.uint8)
+        self._mmr_chunks: list[np.ndarray] = []
         self._synced = coding == "mmr"
         self._state = LineState.start(width)
         self._blocks: list[np.ndarray] = []
@@ -79,8 +99,7 @@ class StreamDecoder:
         if not self._synced:
             ends = _eol_ends(buf)
             if ends.size == 0:
-                ones = np.flatnonzero(buf)
-                self._pending = buf[ones[-1] + 1 :] if ones.size else buf[-_EOL_ZEROS:]
+                self._pending = buf[-_EOL_ZEROS:]
                 return
             buf = buf[ends[0] - _EOL_ZEROS :]
             self._synced = True
@@ -88,7 +107,7 @@ class StreamDecoder:
         tag = 1 if self._code == 1 else 0
         ends = ends[ends + tag < buf.size]  # MR: the tag bit after the EOL must be here too
         if ends.size == 0:
-            self._pending = buf
+            self._pending = _bounded(buf)
             return
         limit = int(ends[-1]) + 1 + tag
         run = self._decode(buf, limit, self._state)
@@ -108,10 +127,11 @@ class StreamDecoder:
             self.finished = True
 
     def _feed_mmr(self, bits: np.ndarray) -> None:
-        tail_from = max(self._pending.size - 24, 0)
-        self._pending = np.concatenate([self._pending, bits])
-        ends = _eol_ends(self._pending[tail_from:])
-        if ends.size >= 2 and np.any(np.diff(ends) == 12):
+        tail = np.concatenate([self._pending, bits])  # the last 24 bits before these, and these
+        self._mmr_chunks.append(bits.copy())
+        self._pending = tail[-24:]
+        ends = _eol_ends(tail)
+        if ends.size >= 2 and np.any(np.diff(ends) == 12):  # EOFB: EOL EOL
             run = self._decode_mmr()
             self._blocks = [run.paint(self.width)]
             self.rows_so_far, self.bad_rows = run.nrows, int(run.reason == Stop.FATAL)
@@ -119,18 +139,17 @@ class StreamDecoder:
             self.finished = True
 
     def _decode_mmr(self):
-        bits = self._pending
+        bits = np.concatenate(self._mmr_chunks) if self._mmr_chunks else np.zeros(0, np.uint8)
         return run_kernel(_packed(bits), bits.size, 0, self.width, 2, None, LineState.start(self.width))
 
     def page(self) -> Page:
         """The rows decoded so far, plus a last row still waiting for its EOL if it decodes cleanly."""
         blocks = list(self._blocks)
-        if not self.finished and self._pending.size:
-            if self._code == 2:
-                blocks = [self._decode_mmr().paint(self.width)]
-            elif self._synced:
-                run = self._decode(self._pending, self._pending.size, self._state.copy())
-                if run.bad == 0 and run.reason == Stop.DATA_END and run.nrows:
-                    blocks.append(run.paint(self.width))
+        if not self.finished and self._code == 2:
+            blocks = [self._decode_mmr().paint(self.width)]
+        elif not self.finished and self._synced and self._pending.size:
+            run = self._decode(self._pending, self._pending.size, self._state.copy())
+            if run.bad == 0 and run.reason == Stop.DATA_END and run.nrows:
+                blocks.append(run.paint(self.width))
         rows = np.concatenate(blocks) if blocks else np.zeros((0, self.width), np.uint8)
         return Page(rows, self.x_res, self.y_res)

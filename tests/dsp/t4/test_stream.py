@@ -121,3 +121,30 @@ def test_bits_after_rtc_are_ignored():
     bits = np.concatenate([_line_bits(page, "mh"), NOISE, _line_bits(page, "mh")])
     dec = _feed(bits, "mh")
     assert dec.finished and dec.page().same_pixels(page)
+
+
+def _rows_bits(page: Page, coding: str) -> tuple[np.ndarray, np.ndarray]:
+    bits = _line_bits(page, coding)
+    return bits, _eol_ends(bits)
+
+
+@pytest.mark.parametrize("coding", ["mh", "mr"])
+def test_very_long_fill_is_harmless(coding):
+    page = _page(8)
+    bits, ends = _rows_bits(page, coding)
+    at = ends[10] - 11  # the fill before row 10's closing EOL
+    stretched = np.concatenate([bits[:at], np.zeros(300_000, np.uint8), bits[at:]])
+    dec = _feed(stretched, coding, cuts=range(0, stretched.size, 4096))
+    assert dec.finished and dec.bad_rows == 0 and dec.page().same_pixels(page)
+
+
+def test_endless_garbage_row_counts_once_and_decoding_goes_on():
+    page = _page(9)
+    bits, ends = _rows_bits(page, "mh")
+    at = ends[5] + 1  # inside row 5's data
+    garbage = np.tile(NOISE, 2000)  # 192 kbit without an EOL
+    damaged = np.concatenate([bits[:at], garbage, bits[at:]])
+    dec = _feed(damaged, "mh", cuts=range(0, damaged.size, 288))
+    got = dec.page().rows
+    assert dec.finished and dec.bad_rows == 1 and dec.rows_so_far == page.height
+    assert np.array_equal(got[5], got[4]) and np.array_equal(np.delete(got, 5, 0), np.delete(page.rows, 5, 0))
