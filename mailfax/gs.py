@@ -115,11 +115,8 @@ def _read_pages(job: GsJob) -> PbmSplitter:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _timed_out(job)
-            if sel.select(left):
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    break
-                splitter.feed(chunk)
+            if sel.select(left) and not splitter.read_from(fd):
+                break
     try:
         proc.wait(max(0.01, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
@@ -149,39 +146,65 @@ _PBM_HEADER = re.compile(rb"P4(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)\s")
 class PbmSplitter:
     """Splits a stream of concatenated raw PBM (P4) images into Pages as bytes arrive.
 
-    PBM rows are padded to whole bytes with 1 = black, as in `Page`.
+    PBM rows are padded to whole bytes with 1 = black, as in `Page`.  Bytes are read into
+    one reusable buffer (`read_from`) sized for a whole page, so the stream costs no
+    allocation per chunk; only the unpacked pages are new memory.
     """
 
     def __init__(self, x_res: int, y_res: int) -> None:
         self.x_res, self.y_res = x_res, y_res
         self.pages: list[Page] = []
-        self._buf = bytearray()
+        self._buf = bytearray(1 << 20)
+        self._len = 0  # bytes of _buf holding data not yet turned into pages
+        self._need = 0  # bytes the page being received needs in all (header included)
+
+    def read_from(self, fd: int) -> int:
+        """Read what `fd` has into the buffer and split off finished pages; 0 at end of stream."""
+        want = max(self._need, self._len + (1 << 16))
+        if want > len(self._buf):
+            self._buf.extend(bytes(want - len(self._buf)))
+        with memoryview(self._buf) as view:
+            n = os.readv(fd, [view[self._len:]])
+        self._len += n
+        self._split()
+        return n
 
     def feed(self, chunk: bytes) -> None:
-        self._buf += chunk
+        """Add `chunk` (for callers holding bytes rather than a file descriptor)."""
+        end = self._len + len(chunk)
+        if end > len(self._buf):
+            self._buf.extend(bytes(end - len(self._buf)))
+        self._buf[self._len:end] = chunk
+        self._len = end
+        self._split()
+
+    def _split(self) -> None:
         pos = 0
         while True:
-            m = _PBM_HEADER.match(self._buf, pos)
+            m = _PBM_HEADER.match(self._buf, pos, self._len)
             if not m:
-                if len(self._buf) - pos > 64 and not self._buf.startswith(b"P4", pos):
+                if self._len - pos > 64 and not self._buf.startswith(b"P4", pos):
                     raise RenderError("Ghostscript produced malformed PBM output")
+                self._need = 0
                 break
             width, height = int(m.group(1)), int(m.group(2))
             stride = (width + 7) // 8
             end = m.end() + stride * height
-            if end > len(self._buf):
+            if end > self._len:
+                self._need = end - pos
                 break
             packed = np.frombuffer(self._buf, np.uint8, stride * height, m.end()).reshape(height, stride)
             rows = np.unpackbits(packed, axis=1, count=width) if width % 8 else np.unpackbits(packed, axis=1)
-            del packed  # release the view so the buffer can shrink below
+            del packed  # release the view of the buffer
             self.pages.append(Page(rows, self.x_res, self.y_res))
             pos = end
-        if pos:
-            del self._buf[:pos]
+        if pos:  # move the start of the next page to the front
+            self._buf[:self._len - pos] = self._buf[pos:self._len]
+            self._len -= pos
 
     def close(self) -> list[Page]:
         """All pages; RenderError if the stream ended inside a page."""
-        if self._buf.strip():
+        if bytes(self._buf[:self._len]).strip():
             raise RenderError("Ghostscript output was cut short")
         return self.pages
 
