@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -35,16 +36,22 @@ def test_read_from_a_pipe():
     pages = [sample(s, (300, 1728)) for s in range(3)]
     stream = b"".join(pbm(p) for p in pages)
     r, w = os.pipe()
+
+    def write() -> None:
+        with os.fdopen(w, "wb") as wf:
+            for i in range(0, len(stream), 30_000):
+                wf.write(stream[i:i + 30_000])
+                wf.flush()
+
+    writer = threading.Thread(target=write)
+    writer.start()
     splitter = PbmSplitter(204, 196)
-    with os.fdopen(w, "wb") as wf, os.fdopen(r, "rb") as rf:
-        wf.write(stream[:50_000])
-        wf.flush()
-        splitter.read_from(rf.fileno())
-        wf.write(stream[50_000:])
-        wf.close()
+    with os.fdopen(r, "rb") as rf:
         while splitter.read_from(rf.fileno()):
             pass
-    assert all(np.array_equal(g.rows, p) for g, p in zip(splitter.close(), pages))
+    writer.join()
+    got = splitter.close()
+    assert len(got) == 3 and all(np.array_equal(g.rows, p) for g, p in zip(got, pages))
 
 
 def test_cut_short_and_garbage():
