@@ -382,6 +382,14 @@ def run_kernel(data: np.ndarray, nbits: int, pos: int, width: int, coding: int, 
         room *= 4
 
 
+def check_args(width: int, coding: str) -> None:
+    """Misuse is an exception: an unknown coding or a width without pixels."""
+    if coding not in CODINGS:
+        raise ValueError(f"coding must be one of {sorted(CODINGS)}, got {coding!r}")
+    if width < 1:
+        raise ValueError(f"width must be >= 1, got {width}")
+
+
 def padded(data: bytes | np.ndarray) -> np.ndarray:
     """Input bytes as uint8 with PAD zero bytes appended."""
     arr = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else data
@@ -398,8 +406,9 @@ def decode_page(data: bytes, width: int, coding: str, *, x_res: int = 204, y_res
     the data lacks (truncation, an MMR error) are repeats of the last row, counted bad.
     ``complete`` is true when RTC/EOFB was seen or ``height`` rows were decoded.
     """
-    if coding not in CODINGS:
-        raise ValueError(f"coding must be one of {sorted(CODINGS)}, got {coding!r}")
+    check_args(width, coding)
+    if height is not None and height < 0:
+        raise ValueError(f"height must be >= 0, got {height}")
     arr = padded(data)
     nbits = (arr.size - PAD) * 8
     state = LineState.start(width)

@@ -353,6 +353,8 @@ def encode_page(
         raise ValueError(f"coding must be one of {sorted(CODINGS)}, got {coding!r}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    if page.width < 1:
+        raise ValueError("a page to encode needs at least one pixel per row")
     words = _word_view(page.rows)  # any non-zero pixel counts as black
     buf = np.empty(_capacity(page.height, page.width, min_row_bits), np.uint8)
     n = _encode_kernel(words, page.width, CODINGS[coding], k, rtc, align_eol, min_row_bits, buf)

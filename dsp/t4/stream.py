@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsp.t4.bits import bytes_to_bits
-from dsp.t4.decode import PAD, LineState, Stop, run_kernel
+from dsp.t4.decode import PAD, LineState, Stop, check_args, run_kernel
 from dsp.t4.encode import CODINGS
 from dsp.t4.page import Page
 
@@ -66,8 +66,7 @@ class StreamDecoder:
     """Decode a T.4 (MH/MR) page from line bits; see the module docstring."""
 
     def __init__(self, width: int, coding: str, *, x_res: int = 204, y_res: int = 196) -> None:
-        if coding not in CODINGS:
-            raise ValueError(f"coding must be one of {sorted(CODINGS)}, got {coding!r}")
+        check_args(width, coding)
         self.width = width
         self.coding = coding
         self.x_res = x_res

@@ -153,3 +153,25 @@ def test_mmr_error_ends_the_page_and_counts_one_bad_row():
     res = decode_page(bytes(data), 64, "mmr")
     assert not res.complete and res.bad_rows == 1 and res.page.height < 10
     assert np.array_equal(res.page.rows, rows[: res.page.height])
+
+
+def test_misuse_raises():
+    from dsp.t4 import StreamDecoder
+
+    with pytest.raises(ValueError):
+        decode_page(b"", 1728, "g4")
+    with pytest.raises(ValueError):
+        decode_page(b"", 0, "mh")
+    with pytest.raises(ValueError):
+        StreamDecoder(0, "mh")
+    with pytest.raises(ValueError):
+        encode_page(Page(np.zeros((3, 0), np.uint8)), "mh")
+    with pytest.raises(ValueError):
+        encode_page(Page(np.zeros((3, 8), np.uint8)), "mr", k=0)
+
+
+def test_empty_page_encodes_to_just_the_end_marks():
+    empty = Page(np.zeros((0, 1728), np.uint8))
+    for coding in ("mh", "mr", "mmr"):
+        res = decode_page(encode_page(empty, coding), 1728, coding)
+        assert res.page.height == 0 and res.complete
