@@ -5,8 +5,9 @@ FillOrder=1).
 
 How: one compiled loop (`_encode_kernel`, numba) walks the page row by row.  For each
 row it lists the changing elements (T.4 §4.2.1.3.1: pixels whose colour differs from
-the one before, the line starting on an imaginary white pixel), scanning eight pixels
-at a time through a uint64 view so white stretches cost one compare per 8 pixels.  MH
+the one before, the line starting on an imaginary white pixel), eight pixels at a time
+through a uint64 view: a stretch of one colour costs one compare per 8 pixels, and in
+other words a shift, an xor and count-trailing-zeros find each change.  MH
 codes the runs between changes (§4.1.2); MR and MMR code each row against the one
 above with pass / vertical / horizontal modes (§4.2.1.3.2, T.6 §2.2).  The same
 source run by the interpreter (`dsp.t4._jit.plain_reference`) is the plain-Python
@@ -21,8 +22,8 @@ Every row is preceded by its EOL (MR: EOL + tag bit, 1 = next row 1-D, 0 = 2-D,
 what TIFF Compression=3 strips hold as libtiff writes them (EOL before each row, first
 one included, no RTC).  ``min_row_bits`` pads each row's data + fill + following EOL
 (with its MR tag bit) to the minimum scan-line length with zero fill placed before the
-EOL (§4.1.3); ``align_eol`` adds fill so every EOL ends on an octet boundary (TIFF T4Options bit 2).
-MMR has no EOLs; ``rtc`` adds EOFB (T.6 §2.4.1.1: EOL EOL).  The last octet is padded
+EOL (§4.1.3); ``align_eol`` adds fill so every EOL ends on an octet boundary (TIFF
+T4Options bit 2; RTC's first EOL too, the other five follow unpadded).  MMR has no EOLs; ``rtc`` adds EOFB (T.6 §2.4.1.1: EOL EOL).  The last octet is padded
 with zeros.
 """
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+
 from dsp.t4.codes import (
     HORIZONTAL_CODE,
     MAKEUP_CODE,
