@@ -23,8 +23,8 @@ what TIFF Compression=3 strips hold as libtiff writes them (EOL before each row,
 one included, no RTC).  ``min_row_bits`` pads each row's data + fill + following EOL
 (with its MR tag bit) to the minimum scan-line length with zero fill placed before the
 EOL (§4.1.3); ``align_eol`` adds fill so every EOL ends on an octet boundary (TIFF
-T4Options bit 2; RTC's first EOL too, the other five follow unpadded).  MMR has no EOLs; ``rtc`` adds EOFB (T.6 §2.4.1.1: EOL EOL).  The last octet is padded
-with zeros.
+T4Options bit 2; RTC's first EOL too, the other five follow unpadded).  MMR has no
+EOLs; ``rtc`` adds EOFB (T.6 §2.4.1.1: EOL EOL).  The last octet is zero-padded.
 """
 
 from __future__ import annotations
