@@ -136,6 +136,10 @@ class SenderStates:
 
     def _send_page(self) -> None:
         page = self._pages[self._page_index]
+        if self.config.header is not None:
+            from dsp.tti import draw_header
+
+            page = draw_header(page, self.config.header.text(self._page_index + 1, len(self._pages)))
         self._post = self._post_command()
         dcs = self.dcs
         if dcs.ecm:

@@ -64,6 +64,8 @@ class SessionConfig:
     max_page_retries: int = 3
     #: Pause between RNR and the next RR, in ms.
     rr_pause_ms: int = 1000
+    #: The TTI line drawn at the top of each sent page (`dsp.tti.Header`), or None.
+    header: object = None
 
 
 class T30Session(SenderStates, ReceiverStates):

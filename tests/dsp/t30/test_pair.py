@@ -8,6 +8,7 @@ T1/T4 expiry rather than a hang.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from dsp.t30.completion import Completion
@@ -267,3 +268,16 @@ def test_two_receivers_never_agree():
     Link(a, b).run(max_seconds=120)
     assert a.result().completion is Completion.REMOTE_CANNOT_SEND
     assert b.result().completion is Completion.REMOTE_DISCONNECTED
+
+
+def test_tti_header_on_sent_pages():
+    from dsp.tti import Header, draw_header
+
+    pages = (text_page(33, 200), text_page(34, 200))
+    header = Header("2026-11-26 09:00", "ACME", "+49 30 1234")
+    tx, rx, _, _ = _pair(dict(pages=pages, header=header), {})
+    got = rx.pages_received()
+    assert rx.result().completion is Completion.OK and len(got) == 2
+    for n, (g, p) in enumerate(zip(got, pages), 1):
+        assert g.same_pixels(draw_header(p, header.text(n, 2)))
+        assert not g.same_pixels(p) and np.array_equal(g.rows[60:], p.rows[60:])
