@@ -183,7 +183,7 @@ def _inverse_steps(steps: np.ndarray) -> np.ndarray:
 #: Training acceptance: equalizer SNR (dB) over the last 128 symbols of segment 3, where
 #: each constellation's bit error rate (after the descrambler) is about 1e-4 — below it
 #: T.30 should rather fall back to a slower rate.
-SNR_MIN_DB = {9600: 20.0, 7200: 15.0, 4800: 12.0}
+SNR_MIN_DB = {9600: 19.0, 7200: 16.0, 4800: 12.0}
 
 
 def rx_config(rate: int) -> psk_rx.PskConfig:
