@@ -241,10 +241,10 @@ def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_p
             for j in range(w):
                 a = detr[j] - dete[j]
                 m_alt += a.real * a.real + a.imag * a.imag
-            # Normally the window must be the training's first symbols; after lost audio
-            # it may be any later stretch of it.
-            # and the carrier may have slipped while nothing could be checked: try it
-            # turned by multiples of 45 degrees (V.27 ter: 0 or 180 degrees anyway).
+            # Normally the window must be the training's first symbols (V.27 ter: maybe
+            # turned by 180 degrees).  After lost audio it may be any later stretch of
+            # it, and the carrier may have slipped while nothing could be checked: try
+            # every offset the loss can explain and turns by multiples of 45 degrees.
             lost = st_i[SI_LOST] != 0
             search = cfg_i[CI_SEARCH] if lost else 0
             best = 1e300
