@@ -289,3 +289,24 @@ def test_full_chains_both_ways_with_spandsp_hdlc():
     span_bits = SpanHdlcTx().encode(FRAMES, hdlc.preamble_flags(v21.BAUD))
     x = np.concatenate([silence(800), transmit_all(SpanV21Tx(span_bits)), silence(1600)])
     assert decode(run(V21Receiver(), LineModel(9, codec="alaw", snr_db=20, level_db=-6).process(x))) == EXPECTED
+
+
+def test_packet_loss_with_fillin_keeps_one_carrier_span():
+    """2 % of 20 ms packets lost (fillin called): one carrier-up, one carrier-down, and
+    every frame no lost packet touched comes through."""
+    frames = t30_frames(3, n=12)
+    tx = V21Transmitter()
+    tx.feed(hdlc.encode_frames(frames, preamble=38))
+    x = np.concatenate([silence(800), transmit_all(tx), silence(1600)])
+    y, lost = LineModel(21, codec="ulaw", snr_db=20, loss_rate=0.02).process_marked(x)
+    assert lost.any()
+    events = decode(drive(V21Receiver(), blocks(y, lost)))
+    assert events[0] == "up" and events[-1] == "down" and events.count("up") == 1
+    # Frame k's bits span these samples; it must arrive if no lost packet overlaps them.
+    start = 800 + v21.samples_per_bits(38 * 8)
+    for f in frames:
+        n = len(hdlc.stuff(hdlc.bytes_to_bits(f + hdlc.fcs(f)))) + 8
+        end = start + v21.samples_per_bits(n) + 40
+        if not lost[start - 200: end].any():
+            assert f in events
+        start = end - 40
