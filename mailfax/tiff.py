@@ -195,7 +195,6 @@ def write_tiff(pages: Sequence[CodedPage]) -> bytes:
         raise ValueError("a TIFF needs at least one page")
     out = bytearray(b"II*\x00\x00\x00\x00\x00")
     prev_link = 4  # where the offset of the next IFD goes
-    software = b"mailfax\x00"
     for index, cp in enumerate(pages):
         strip_offset = len(out)
         out += cp.data
@@ -203,7 +202,7 @@ def write_tiff(pages: Sequence[CodedPage]) -> bytes:
             out += b"\x00"
         entries = _ifd_entries(cp, index, len(pages), strip_offset)
         ifd_offset = len(out)
-        extra_offset = ifd_offset + 2 + 12 * (len(entries) + 1) + 4
+        extra_offset = ifd_offset + 2 + 12 * len(entries) + 4
         extra = bytearray()
         packed = []
         for tag, typ, values in entries:
@@ -219,9 +218,6 @@ def write_tiff(pages: Sequence[CodedPage]) -> bytes:
                 field = struct.pack("<I", extra_offset + len(extra))
                 extra += raw + (b"\x00" if len(raw) % 2 else b"")
             packed.append(struct.pack("<HHI", tag, typ, count) + field)
-        packed.append(struct.pack("<HHI", SOFTWARE, 2, len(software)) +
-                      struct.pack("<I", extra_offset + len(extra)))
-        extra += software
         out[prev_link:prev_link + 4] = struct.pack("<I", ifd_offset)
         out += struct.pack("<H", len(packed)) + b"".join(packed)
         prev_link = len(out)
@@ -229,9 +225,9 @@ def write_tiff(pages: Sequence[CodedPage]) -> bytes:
     return bytes(out)
 
 
-def _ifd_entries(cp: CodedPage, index: int, total: int, strip_offset: int) -> list[tuple[int, int, tuple]]:
-    """IFD fields of one TIFF-F page, in ascending tag order (SOFTWARE is appended last)."""
-    entries: list[tuple[int, int, tuple]] = [
+def _ifd_entries(cp: CodedPage, index: int, total: int, strip_offset: int) -> list[tuple[int, int, tuple | bytes]]:
+    """IFD fields of one TIFF-F page, sorted by tag as TIFF 6.0 §2 requires."""
+    entries: list[tuple[int, int, tuple | bytes]] = [
         (NEW_SUBFILE_TYPE, 4, (2,)),  # single page of a multi-page image
         (IMAGE_WIDTH, 4, (cp.width,)),
         (IMAGE_LENGTH, 4, (cp.height,)),
@@ -256,7 +252,8 @@ def _ifd_entries(cp: CodedPage, index: int, total: int, strip_offset: int) -> li
         entries.append((BAD_FAX_LINES, 4, (cp.bad_rows,)))
         entries.append((CLEAN_FAX_DATA, 3, (0 if cp.bad_rows == 0 else 2,)))
         entries.append((CONSECUTIVE_BAD_FAX_LINES, 4, (cp.consecutive_bad_rows or 0,)))
-    return entries
+    entries.append((SOFTWARE, 2, b"mailfax\x00"))
+    return sorted(entries, key=lambda e: e[0])
 
 
 def _read_ifd(data: bytes, order: str, offset: int) -> tuple[dict[int, tuple], int]:

@@ -127,7 +127,10 @@ def test_wrapped_page_records_fax_quality_tags(tmp_path):
                                  bad_rows=7, consecutive_bad_rows=3)
     path = tmp_path / "rx.tif"
     path.write_bytes(tiff.write_tiff([coded]))
-    info = subprocess.run(["tiffinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(["tiffinfo", str(path)], capture_output=True, text=True, check=True)
+    info = done.stdout
+    assert done.stderr == ""  # no libtiff warnings (e.g. about tag order)
+    assert "Software: mailfax" in info
     assert "Bad Fax Lines: 7" in info and "Consecutive Bad Fax Lines: 3" in info
     assert "Fax Data: uncorrected errors" in info  # CleanFaxData = 2: the raw bytes keep their errors
 
