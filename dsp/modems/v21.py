@@ -221,6 +221,25 @@ def _rx_kernel(x, lost, si, sf, ring, sums, cos_t, sin_t, prm, out_bits, ev_code
     return nb, ne
 
 
+def _rx_state() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fresh kernel state: integer slots, float slots, correlator ring, window sums."""
+    return (np.zeros(_N_INT, np.int64), np.zeros(_N_FLOAT, np.float64),
+            np.zeros((5, _W), np.int64), np.zeros(5, np.int64))
+
+
+def _rx_params(*, on_level_dbm0: float = -47.0, off_level_dbm0: float = -50.0,
+               on_share: float = 0.45, off_share: float = 0.30, on_ms: float = 5.0,
+               off_ms: float = 30.0, level_smoothing: float = 8.0,
+               share_smoothing: float = 32.0) -> np.ndarray:
+    """The kernel's parameter vector (see `V21Receiver` for the meaning of each)."""
+    return np.array([
+        on_share, off_share,
+        g711.dbm0_to_rms(on_level_dbm0) ** 2, g711.dbm0_to_rms(off_level_dbm0) ** 2,
+        1.0 / level_smoothing, on_ms * SAMPLE_RATE / 1000, off_ms * SAMPLE_RATE / 1000,
+        1.0 / share_smoothing,
+    ], dtype=np.float64)
+
+
 class V21Receiver:
     """V.21 channel 2 receiver: ``receive(samples) -> [Bits | ModemStatus, ...]``.
 
@@ -228,24 +247,16 @@ class V21Receiver:
     CARRIER_DOWN.  Thresholds (keyword arguments) are in dBm0 for levels and as the
     in-band share of the window energy for `on_share`/`off_share`."""
 
-    def __init__(self, *, on_level_dbm0: float = -47.0, off_level_dbm0: float = -50.0,
-                 on_share: float = 0.45, off_share: float = 0.30,
-                 on_ms: float = 5.0, off_ms: float = 30.0, level_smoothing: float = 8.0,
-                 share_smoothing: float = 32.0) -> None:
-        self._prm = np.array([
-            on_share, off_share,
-            g711.dbm0_to_rms(on_level_dbm0) ** 2, g711.dbm0_to_rms(off_level_dbm0) ** 2,
-            1.0 / level_smoothing, on_ms * SAMPLE_RATE / 1000, off_ms * SAMPLE_RATE / 1000,
-            1.0 / share_smoothing,
-        ], dtype=np.float64)
+    def __init__(self, **thresholds: float) -> None:
+        """Keyword thresholds, all optional: on_level_dbm0 (-47) / off_level_dbm0 (-50),
+        on_share (0.45) / off_share (0.30), on_ms (5) / off_ms (30: how long the
+        condition must hold), level_smoothing (8) / share_smoothing (32 samples)."""
+        self._prm = _rx_params(**thresholds)
         self.restart()
 
     def restart(self, *, short_train: bool = False) -> None:
         """Back to waiting for carrier (`short_train` has no meaning for V.21)."""
-        self._si = np.zeros(_N_INT, np.int64)
-        self._sf = np.zeros(_N_FLOAT, np.float64)
-        self._ring = np.zeros((5, _W), np.int64)
-        self._sums = np.zeros(5, np.int64)
+        self._si, self._sf, self._ring, self._sums = _rx_state()
 
     @property
     def carrier_up(self) -> bool:

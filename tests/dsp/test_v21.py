@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp import hdlc
+from dsp import g711, hdlc
 from dsp.modems import v21
 from dsp.modems.base import ModemStatus, Status
 from dsp.modems.v21 import V21Receiver, V21Transmitter
@@ -103,12 +103,11 @@ def test_compiled_loop_equals_python_original():
     x = LineModel(2, snr_db=10, codec="alaw").process(our_signal(BITS[:200], lead=300, tail=600)).astype(np.int64)
     states = []
     for kernel in (v21._rx_kernel, v21._rx_kernel.py_func):
-        rx = V21Receiver()
-        si, sf, ring, sums = rx._si, rx._sf, rx._ring, rx._sums  # noqa: SLF001 — the kernel's own state
+        si, sf, ring, sums = v21._rx_state()
         bits = np.zeros(len(x), np.uint8)
         ev_code = np.zeros(64, np.int64)
         ev_pos = np.zeros(64, np.int64)
-        nb, ne = kernel(x, False, si, sf, ring, sums, v21._COS_I, v21._SIN_I, rx._prm, bits, ev_code, ev_pos)
+        nb, ne = kernel(x, False, si, sf, ring, sums, v21._COS_I, v21._SIN_I, v21._rx_params(), bits, ev_code, ev_pos)
         states.append((bits[:nb].tolist(), ev_code[:ne].tolist(), ev_pos[:ne].tolist(), si.tolist(), sf.tolist()))
     assert states[0] == states[1]
     assert states[0][1] == [1, 2]
@@ -203,8 +202,7 @@ def test_loopback_sweep(snr_db):
 
 
 def test_compiled_tx_loop_equals_python_original():
-    tx = V21Transmitter()
-    wave = tx._wave  # noqa: SLF001 — the kernel's own table
+    wave = np.rint(g711.dbm0_to_amplitude(v21.TX_LEVEL_DBM0) * v21._SIN).astype(np.int16)
     outs = []
     for kernel in (v21._tx_kernel, v21._tx_kernel.py_func):
         out = np.zeros(2000, np.int16)
