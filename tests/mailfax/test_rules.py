@@ -90,7 +90,7 @@ def test_dialling_and_settings(tmp_path, config):
     ("outbound: [{from: any, dial: {rewrite: [{match: '(', replace: '1'}]}}]", "outbound[0].dial.rewrite[0].match"),
     ("outbound: [{from: any}, {from: any, name: rule0}]", "outbound[1].name: expected a name not used"),
     ("outbound: [{from: any, retry: {max_dials: 0}}]", "outbound[0].retry.max_dials: expected an integer >= 1"),
-    ("inbound: []", "rules.yaml: inbound: expected one of the keys outbound"),
+    ("outbund: []", "rules.yaml: outbund: expected one of the keys outbound, inbound"),
     ("", "rules.yaml: the file is empty"),
 ])
 def test_errors(tmp_path, config, text, message):
