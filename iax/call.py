@@ -259,7 +259,7 @@ class Call(Dialog):
             return
         if self.state in BEFORE_UP and now >= self._unanswered_at:
             self.fire(I.UNANSWERED, now)
-        if self.state in LIVE and now - self._last_rx >= self._opts.silence_timeout:
+        if self.state in LIVE and now >= self._last_rx + self._opts.silence_timeout:
             self.fire(I.SILENT, now)
         if self.state in LIVE and self.remote_callno and now >= self._ping_at:
             self._ping_at = now + self._opts.ping_interval

@@ -90,12 +90,14 @@ class Endpoint:
 
     def handle_timer(self, now: float) -> None:
         self._now = now
+        due: list[Dialog] = []  # collected first: each dialog runs at most once per call
         while self._timers and self._timers[0][0] <= now:
             deadline, callno = heapq.heappop(self._timers)
             d = self._dialogs.get(callno)
-            if d is None or self._scheduled.get(callno) != deadline:
-                continue
-            del self._scheduled[callno]
+            if d is not None and self._scheduled.get(callno) == deadline:
+                del self._scheduled[callno]
+                due.append(d)
+        for d in due:
             d.on_timer(now)  # type: ignore[attr-defined]
             self._after(d)
         for reg in self._registrations.values():
