@@ -5,8 +5,10 @@ What it does: recognises the document type from its bytes (`mailfax.sniff`), the
   Ghostscript already renders it; the rendered page count must match;
 - PostScript: Ghostscript, at most `max_pages` + 1 pages so an over-long job stops early;
 - plain UTF-8 text: laid out by paps, then as PostScript;
-- TIFF: fax TIFF (T.4/T.6 coded) decoded by dsp.t4 keeping its own resolution; any other
-  TIFF, and PNG/JPEG/GIF/BMP, through Pillow, fitted to the page and dithered.
+- TIFF: T.4/T.6 coded TIFF decoded by dsp.t4; a fax page (fax line length and resolution)
+  keeps its own resolution, other CCITT scans are rescaled to the requested geometry;
+  bilevel fax pages in other codings through libtiff as they are; any other TIFF, and
+  PNG/JPEG/GIF/BMP, through Pillow, fitted to the page and dithered.
 Every failure is a `RenderError` with one precise line; helper processes run under
 `Limits` (time, memory), so bad input never hangs or exhausts the machine.
 
@@ -120,22 +122,20 @@ def _render_tiff(data: bytes, geo: Geometry, limits: Limits) -> list[Page]:
     found = tiff.read_tiff(data, max_images=limits.max_pages + 1)
     if len(found) > limits.max_pages:
         raise RenderError(f"TIFF has more than {limits.max_pages} pages, the limit")
-    if not all(image.is_fax for image in found):
-        if all(image.is_fax_page for image in found):  # e.g. CCITT RLE or uncompressed fax pages
-            resolutions = [tiff.fax_resolution(image.x_dpi, image.y_dpi) for image in found]
-            return images.bilevel_pages(data, resolutions)
-        return images.image_pages(data, geo, limits, all_frames=True)
-    pages = []
-    for number, image in enumerate(found, 1):
+    if not all(image.is_fax_page or image.is_fax for image in found):
+        return images.image_pages(data, geo, limits, all_frames=True)  # fitted onto the page
+    for number, image in enumerate(found, 1):  # fax pages are kept as they are: bound them
         if image.width * image.height > limits.max_pixels:
             raise RenderError(f"TIFF page {number} is {image.width} x {image.height} pixels, more than the limit")
         y_dpi = image.y_dpi or 196
         if image.height / y_dpi > limits.max_page_inches:
             raise RenderError(f"TIFF page {number} is {image.height / y_dpi:.0f} inches long, "
                               f"more than the limit of {limits.max_page_inches:g} inches")
-        page, _bad = tiff.decode_fax_image(image, number)
-        pages.append(page)
-    return pages
+    if not all(image.is_fax for image in found):  # e.g. CCITT RLE or uncompressed: libtiff decodes
+        return images.bilevel_pages(data, [tiff.fax_resolution(i.x_dpi, i.y_dpi) for i in found])
+    pages = [tiff.decode_fax_image(image, number)[0] for number, image in enumerate(found, 1)]
+    # A fax page keeps its resolution; a G3/G4 scan at, say, 600 dpi is fitted to the request.
+    return [page if image.is_fax_page else fit_page(page, geo) for page, image in zip(pages, found)]
 
 
 def _input_file(tmp: str, data: bytes) -> str:

@@ -17,7 +17,7 @@ from PIL import Image, ImageSequence
 from dsp.t4 import Page, encode_page
 from mailfax import tiff
 from mailfax.render import RenderError, render
-from tests.mailfax.fixtures.docs import document_rows
+from tests.mailfax.fixtures.docs import document_rows, ink_box
 
 CODINGS = ["mh", "mr", "mmr"]
 
@@ -218,3 +218,14 @@ def test_other_bilevel_fax_tiffs_keep_size_and_resolution(compression):
     im.save(buf, "TIFF", compression=compression, dpi=(204, 98))
     back, = render(buf.getvalue(), resolution="fine")
     assert back.same_pixels(page) and (back.x_res, back.y_res) == (204, 98)
+
+
+def test_g4_scan_at_600_dpi_is_fitted_to_the_requested_geometry():
+    rows = np.zeros((1200, 4960), np.uint8)
+    rows[100:200, :] = 1  # a full-width bar, 100 rows = 1/6 inch
+    data = tiff.write_tiff([tiff.encode_tiff_page(Page(rows, 600, 600), "mmr")])
+    page, = render(data, resolution="fine", paper="a4")
+    assert (page.width, page.x_res, page.y_res) == (1728, 204, 196)
+    x0, y0, x1, y1 = ink_box(page.rows)
+    assert x1 - x0 == round(4960 * 204 / 600)  # 8.27 inches fit the 8.47-inch line unscaled
+    assert abs((y1 - y0) - 100 * 196 / 600) <= 2 and page.height == 1200 * 196 // 600
