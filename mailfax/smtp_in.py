@@ -47,6 +47,22 @@ def job_settings(decision: rules_mod.Accepted, config: Config) -> JobSettings:
     )
 
 
+def decide_recipient(config: Config, rules: rules_mod.Rules, sender: rules_mod.Sender,
+                     address: str) -> NewJob | rules_mod.Refused:
+    """One recipient checked as RCPT checks it: our domain, a good number, a rule allowing it.
+
+    Shared by the SMTP listener and ``mailfax enqueue`` (the Postfix pipe) so both paths
+    refuse and accept exactly the same recipients.
+    """
+    fa = parse_recipient(address, config.fax_domains)
+    if isinstance(fa, NotOurs):
+        return rules_mod.Refused(550, "5.7.1", fa.reason)
+    decision = rules_mod.decide(rules, sender, fa.number_text, config.dialing)
+    if isinstance(decision, rules_mod.Refused):
+        return decision
+    return NewJob(decision.number.e164, decision.dial, decision.rule.trunk, job_settings(decision, config))
+
+
 @dataclass
 class _Pending:
     """Per-transaction state kept on the aiosmtpd envelope."""
@@ -87,24 +103,20 @@ class FaxHandler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
             return "452 4.5.3 too many recipients; send the rest in another message"  # RFC 5321 §4.5.3.1.10
-        fa = parse_recipient(address, self.config.fax_domains)
-        if isinstance(fa, NotOurs):
-            return f"550 5.7.1 {fa.reason}"
         user = session.auth_data if session.authenticated else None
         sender = rules_mod.Sender(envelope.mail_from or "", user if isinstance(user, str) else None,
                                   session.peer[0] if session.peer else None)
-        decision = rules_mod.decide(self.rules, sender, fa.number_text, self.config.dialing)
-        if isinstance(decision, rules_mod.Refused):
-            log.info("RCPT %s from %s refused: %s", address, sender.address, decision.reason)
-            return decision.smtp
+        job = decide_recipient(self.config, self.rules, sender, address)
+        if isinstance(job, rules_mod.Refused):
+            log.info("RCPT %s from %s refused: %s", address, sender.address, job.reason)
+            return job.smtp
         pending = self._pending(envelope)
-        if decision.number.e164 not in pending.numbers:
-            pending.numbers.add(decision.number.e164)
-            pending.jobs.append(NewJob(decision.number.e164, decision.dial, decision.rule.trunk,
-                                       job_settings(decision, self.config)))
+        if job.number not in pending.numbers:
+            pending.numbers.add(job.number)
+            pending.jobs.append(job)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
-        return f"250 2.1.5 fax to {decision.number.e164} accepted"
+        return f"250 2.1.5 fax to {job.number} accepted"
 
     async def handle_DATA(self, server, session, envelope):
         raw = envelope.original_content or b""
