@@ -86,8 +86,13 @@ class SinkHandler:
     refuse_code: int = 550
     messages: list = field(default_factory=list)   # (envelope recipients, raw bytes)
     tries: int = 0
+    rcpt_delay: float = 0.0                         # seconds before answering RCPT (to cut a client off)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_delay:
+            import asyncio
+
+            await asyncio.sleep(self.rcpt_delay)
         if address.lower() in self.refused:
             return f"{self.refuse_code} 5.1.1 no such user here"
         envelope.rcpt_tos.append(address)
@@ -104,7 +109,7 @@ class SinkHandler:
         return [raw for rcpts, raw in self.messages if address in rcpts]
 
 
-def start_sink(handler: SinkHandler) -> Controller:
-    c = Controller(handler, hostname="127.0.0.1", port=free_port())
+def start_sink(handler: SinkHandler, port: int | None = None) -> Controller:
+    c = Controller(handler, hostname="127.0.0.1", port=port or free_port())
     c.start()
     return c
