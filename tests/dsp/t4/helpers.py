@@ -93,10 +93,9 @@ def decode_tiff_with_ours(blob: bytes) -> list[tuple[np.ndarray, int, bool]]:
     for tp in read_tiff(blob):
         assert tp.fill_order == 1
         coding = coding_of(tp.compression, tp.t4_options)
-        per_strip = -(-tp.height // len(tp.strips))
         parts, bad, complete = [], 0, True
         for j, strip in enumerate(tp.strips):
-            h = min(per_strip, tp.height - j * per_strip)
+            h = min(tp.rows_per_strip, tp.height - j * tp.rows_per_strip)
             res = decode_page(strip, tp.width, coding, height=h)
             parts.append(res.page.rows)
             bad += res.bad_rows

@@ -129,3 +129,23 @@ def test_ghostscript_raw_fax_streams(gs_files, tmp_path, dev, coding):
     res = decode_page(raw, A4_FINE[0], coding, height=A4_FINE[1])
     assert res.complete and res.bad_rows == 0
     assert np.array_equal(res.page.rows, want)
+
+
+@pytest.mark.parametrize("mode", ["g3", "g3:2d", "g3:fill", "g4"])
+def test_tiffcp_coded_synthetic_pages_at_every_width(tmp_path, mode):
+    """Synthetic patterns (every code, long runs, near-copies) coded by libtiff decode like Pillow."""
+    from PIL import Image
+
+    src = tmp_path / "plain.tif"
+    frames = [Image.fromarray((synthetic(w, 120, w).rows == 0)) for w in WIDTHS]  # mode "1", True = white
+    frames[0].save(src, save_all=True, append_images=frames[1:], compression="raw")
+    out = tiffcp(src, tmp_path / "coded.tif", mode)
+    _assert_ours_equals_pillow(out.read_bytes(), pages=len(WIDTHS))
+
+
+@pytest.mark.parametrize("coding,k", CODINGS[:3])
+def test_libtiff_accepts_our_fill(gs_files, coding, k):
+    page = _text_page(gs_files)
+    data = encode_page(page, coding, k=k, rtc=False, min_row_bits=1000)
+    (got,) = pillow_pages(wrap([(data, page.width, page.height)], coding))
+    assert np.array_equal(got, page.rows)

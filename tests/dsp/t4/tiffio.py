@@ -25,6 +25,7 @@ class TiffPage:
     t6_options: int
     fill_order: int
     photometric: int
+    rows_per_strip: int
     data: bytes  # strips concatenated (one strip per page in fax TIFFs we make)
     strips: list[bytes]
 
@@ -58,6 +59,7 @@ def read_tiff(blob: bytes) -> list[TiffPage]:
                 t6_options=tags.get(293, [0])[0],
                 fill_order=tags.get(266, [1])[0],
                 photometric=tags.get(262, [0])[0],
+                rows_per_strip=min(tags.get(278, [2**32 - 1])[0], tags[257][0]),
                 data=b"".join(strips),
                 strips=strips,
             )
