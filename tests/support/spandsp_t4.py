@@ -62,10 +62,14 @@ def _lib():
     }
 
 
-def spandsp_receive(bits: np.ndarray, width: int, coding: str, tiff_out: Path, y_res: int = 196) -> Received:
-    """Feed line bits to spandsp's T.4 receiver; the page it decoded and its bad-row counts."""
+def spandsp_receive(bits: np.ndarray, width: int, coding: str, tiff_out: Path, y_res: int = 196,
+                    store_as: str = "mmr") -> Received:
+    """Feed line bits to spandsp's T.4 receiver; the page it decoded and its bad-row counts.
+
+    ``store_as`` is the coding spandsp re-encodes the page with in ``tiff_out``.
+    """
     f = _lib()
-    s = f["rx_init"](None, str(tiff_out).encode(), 3)  # stores the page as T.6 in the TIFF
+    s = f["rx_init"](None, str(tiff_out).encode(), ENCODINGS[store_as])
     assert s, "t4_rx_init failed"
     try:
         f["rx_set_encoding"](s, ENCODINGS[coding])

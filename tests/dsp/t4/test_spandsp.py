@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp.t4 import Page, StreamDecoder, bytes_to_bits, encode_page, min_row_bits
+from dsp.t4 import Page, StreamDecoder, bytes_to_bits, decode_page, encode_page, min_row_bits
 from tests.dsp.t4.helpers import synthetic, wrap
 from tests.support.spandsp_t4 import spandsp_receive, spandsp_transmit
 from tests.dsp.t4.test_stream import _corrupt_rows
@@ -75,3 +75,21 @@ def test_we_receive_spandsp_stream(tmp_path, coding, width, min_bits):
         dec.feed(bits[i : i + 96])
     assert dec.finished and dec.bad_rows == 0 and dec.rows_so_far == page.height
     assert dec.page().same_pixels(page)
+
+
+@pytest.mark.parametrize("store_as", ["mh", "mr", "mmr"])
+def test_we_decode_the_tiffs_spandsp_writes(tmp_path, store_as):
+    """spandsp re-encodes what it receives into TIFF-F (FillOrder 2): we decode those strips."""
+    from dsp.t4 import reverse_bits_in_bytes
+    from tests.dsp.t4.helpers import coding_of, pillow_pages
+    from tests.dsp.t4.tiffio import read_tiff
+
+    page = _page()
+    bits = bytes_to_bits(encode_page(page, "mh"), lsb_first=False)
+    spandsp_receive(bits, page.width, "mh", tmp_path / "rx.tif", store_as=store_as)
+    blob = (tmp_path / "rx.tif").read_bytes()
+    (tp,) = read_tiff(blob)
+    assert coding_of(tp.compression, tp.t4_options) == store_as and tp.fill_order == 2
+    res = decode_page(reverse_bits_in_bytes(tp.data), tp.width, store_as, height=tp.height)
+    assert res.bad_rows == 0 and res.page.same_pixels(page)
+    assert np.array_equal(pillow_pages(blob)[0], page.rows)
