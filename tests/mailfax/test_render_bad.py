@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import subprocess
 import time
 import zlib
 
@@ -147,3 +148,22 @@ def test_unknown_paper_and_resolution():
         render(b"hello", paper="a5")
     with pytest.raises(RenderError, match="unknown resolution 'ultra'"):
         render(b"hello", resolution="ultra")
+
+
+def test_helpers_run_under_the_limits():
+    """The limits reach the helper process itself (through prlimit or the preexec fallback)."""
+    from mailfax import subproc
+
+    limits = Limits(memory=300 << 20, timeout=7)
+    script = ["sh", "-c", "ulimit -v; ulimit -t; ulimit -c"]
+    expected = [str(300 << 10), "8", "0"]
+    assert subproc.run(script, limits, "sh", b"").decode().split() == expected
+    fallback = subprocess.run(script, preexec_fn=subproc.limiter(limits), capture_output=True, text=True)
+    assert fallback.stdout.split() == expected
+
+
+def test_missing_helper_is_a_precise_error():
+    from mailfax import subproc
+
+    with pytest.raises(RenderError, match="^cannot run no-such-helper-xyz: it is not installed$"):
+        subproc.run(["no-such-helper-xyz"], Limits(), "helper", b"")
