@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "received": ("mailfax.commands.received", "list received faxes and their delivery state"),
     "redeliver": ("mailfax.commands.redeliver", "deliver received faxes again"),
     "check-config": ("mailfax.commands.check_config", "validate the config and rules.yaml, print the normalised result"),
+    "enqueue": ("mailfax.commands.enqueue", "queue one message from stdin (MTA pipe transport); sysexits status"),
     "faxterm": ("mailfax.commands.faxterm", "run one fax terminal over raw audio (lock-step test peer)"),
 }
 
