@@ -244,6 +244,15 @@ class ImapAccount:
 
 
 @dataclass(frozen=True)
+class IaxConfig:
+    """Our IAX2 endpoint: where it listens, and how long one ring lasts when answering."""
+
+    host: str = "0.0.0.0"
+    port: int = 4569
+    ring_period: float = 6.0           # seconds per ring (answer after inbound.rings rings)
+
+
+@dataclass(frozen=True)
 class InboundConfig:
     """Received faxes (issue 7): who is the fax master, limits the telephony side reads,
     how long and how often delivery is retried, the sender address of fax emails."""
@@ -278,6 +287,7 @@ class Config:
     rules_file: Path | None
     inbound: InboundConfig = InboundConfig()
     imap_accounts: tuple[ImapAccount, ...] = ()
+    iax: IaxConfig = IaxConfig()
 
     def imap_account(self, name: str) -> ImapAccount | None:
         return next((a for a in self.imap_accounts if a.name == name), None)
@@ -489,6 +499,14 @@ def parse_imap(node: Node, base: Path) -> tuple[ImapAccount, ...]:
     return tuple(accounts)
 
 
+def parse_iax(node: Node, base: Path) -> IaxConfig:
+    """``iax: {listen: HOST:PORT, ring_period: 6s}`` (default 0.0.0.0:4569)."""
+    node.mapping(("listen", "ring_period"))
+    host, port = ("0.0.0.0", 4569) if node.value is None or node.child("listen").value is None \
+        else _listen(node.child("listen"))
+    return IaxConfig(host=host, port=port, ring_period=node.child("ring_period").duration(6.0))
+
+
 #: top-level key -> (Config field, parser).  One function per section; add new sections here.
 SECTIONS: dict[str, tuple[str, Callable[[Node, Path], Any]]] = {
     "smtp": ("smtp", parse_smtp),
@@ -502,6 +520,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Node, Path], Any]]] = {
     "rules": ("rules_file", parse_rules_file),
     "inbound": ("inbound", parse_inbound),
     "imap": ("imap_accounts", parse_imap),
+    "iax": ("iax", parse_iax),
 }
 
 
