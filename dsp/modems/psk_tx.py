@@ -1,12 +1,13 @@
 """The block-API shell every PSK/QAM transmitter shares (V.27 ter, V.29, and V.17 if it likes).
 
-What: `PskTransmitter` owns the bit queue, the pulse shaper and the carrier, and asks a
-modem-specific compiled *symbol generator* for the next symbols.  Each `transmit(n)` is
-two compiled calls: symbols for the n samples, then `shaping.modulate`.
+What: `PskTransmitter` owns the bit queue, the pulse shaper and the carrier; each
+`transmit(n)` is one compiled call of the modem's *step* function, which asks the
+modem's symbol generator for the symbols the n samples need and shapes them
+(`shaping.modulate`).  One call per 20 ms block keeps the per-call cost small.
 
 The generator contract (a numba function the modem module provides)::
 
-    gen(count, state, scrambler, bits, bitpos) -> (symbols, bitpos, finished)
+    gen(count, state, scrambler, bits, bitpos, *gen_args) -> (symbols, bitpos, finished)
 
 It fills up to `count` complex symbols (the training sequence, then data from
 ``bits[bitpos:]``, then the modem's closing symbols) and keeps its own position in the
@@ -15,6 +16,16 @@ spandsp's get_bit returns end-of-data): the generator pads the symbol with ones,
 the closing ones, then a few zero symbols so the pulse tail dies away, and reports
 ``finished`` with fewer symbols than asked.  Feed all the bits you have before the
 training ends; feeding more later only helps while the data has not ended.
+
+The step function joins them (numba cannot cache a function taking another as argument,
+so each modem spells out these three lines)::
+
+    @njit(cache=True)
+    def step(n, state, scr, bits, bitpos, tx_state, ring, coef, num, den, carrier, gain, *gen_args):
+        symbols, bitpos, finished = gen(shaping.symbols_due(tx_state, n, num, den), state, scr,
+                                        bits, bitpos, *gen_args)
+        n = shaping.samples_until_starved(tx_state, n, len(symbols), num, den)
+        return shaping.modulate(symbols, n, tx_state, ring, coef, num, den, carrier, gain), bitpos, finished
 """
 
 from __future__ import annotations
@@ -33,9 +44,9 @@ NOMINAL_RMS = 3220.0
 class PskTransmitter:
     """Bits in, 8000 Hz int16 samples out (DESIGN.md §3 Transmitter)."""
 
-    def __init__(self, *, gen: Callable, gen_args: tuple, state: np.ndarray, scrambler: np.ndarray,
+    def __init__(self, *, step: Callable, gen_args: tuple, state: np.ndarray, scrambler: np.ndarray,
                  shaper: shaping.TxShaper, carrier_hz: float, symbol_power: float) -> None:
-        self._gen = gen
+        self._step = step
         self._gen_args = gen_args
         self._state = state
         self._scrambler = scrambler
@@ -60,17 +71,11 @@ class PskTransmitter:
         if self._finished or n <= 0:
             return np.zeros(0, np.int16)
         sh = self._shaper
-        acc = int(self._tx_state[shaping.TX_ACC])
-        need = sh.symbols_needed(acc, n)
-        symbols, self._bitpos, finished = self._gen(
-            need, self._state, self._scrambler, self._bits, self._bitpos, *self._gen_args)
-        if finished:
-            self._finished = True
-            # The last sample before a further symbol would be needed.
-            n = -(-((len(symbols) + 1) * sh.den - acc) // sh.num) - 1
-            n = max(0, n)
-        return shaping.modulate(symbols, n, self._tx_state, self._ring, sh.coef, sh.num, sh.den,
-                                self._carrier, self._gain)
+        out, self._bitpos, finished = self._step(
+            n, self._state, self._scrambler, self._bits, self._bitpos, self._tx_state, self._ring,
+            sh.coef, sh.num, sh.den, self._carrier, self._gain, *self._gen_args)
+        self._finished = finished
+        return out
 
     @property
     def finished(self) -> bool:

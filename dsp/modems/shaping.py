@@ -93,6 +93,22 @@ class TxShaper:
         return (acc + n * self.num) // self.den
 
 
+@njit(cache=True)
+def symbols_due(state, n, num, den):
+    """New symbols the next n samples consume (compiled twin of `TxShaper.symbols_needed`)."""
+    return (state[TX_ACC] + n * num) // den
+
+
+@njit(cache=True)
+def samples_until_starved(state, n, available, num, den):
+    """How many of the next n samples `available` new symbols can feed: all n, or (when a
+    transmission has run out of symbols) the samples before another symbol is due."""
+    if (state[TX_ACC] + n * num) // den <= available:
+        return n
+    m = ((available + 1) * den - state[TX_ACC] + num - 1) // num - 1
+    return max(0, min(n, m))
+
+
 # Transmit state layout (int64): phase accumulator, ring write position, carrier index.
 TX_ACC = 0
 TX_RING = 1

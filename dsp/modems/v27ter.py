@@ -123,6 +123,16 @@ def _generate(count, state, scr, bits, bitpos, rate, constellation, steps3, step
     return out, bitpos, False
 
 
+
+@njit(cache=True)
+def _step(n, state, scr, bits, bitpos, tx_state, ring, coef, num, den, carrier, gain,
+          rate, constellation, steps3, steps2):
+    """One transmit block: symbols for n samples, shaped (see psk_tx)."""
+    symbols, bitpos, finished = _generate(shaping.symbols_due(tx_state, n, num, den), state, scr,
+                                          bits, bitpos, rate, constellation, steps3, steps2)
+    n = shaping.samples_until_starved(tx_state, n, len(symbols), num, den)
+    return shaping.modulate(symbols, n, tx_state, ring, coef, num, den, carrier, gain), bitpos, finished
+
 class V27terTransmitter(PskTransmitter):
     """V.27 ter transmitter (long training): training, the fed bits, closing ones."""
 
@@ -133,7 +143,7 @@ class V27terTransmitter(PskTransmitter):
         state = np.zeros(5, np.int64)
         state[_TEP] = int(tep)
         super().__init__(
-            gen=_generate,
+            step=_step,
             gen_args=(rate, CONSTELLATION, PHASE_STEPS_3, PHASE_STEPS_2),
             state=state,
             scrambler=scrambler.v27ter_state(SCRAMBLER_START),

@@ -144,6 +144,16 @@ def _generate(count, state, scr, bits, bitpos, rate, seg2, seg3, constellation, 
     return out, bitpos, False
 
 
+
+@njit(cache=True)
+def _step(n, state, scr, bits, bitpos, tx_state, ring, coef, num, den, carrier, gain,
+          rate, seg2, seg3, constellation, steps3, steps2):
+    """One transmit block: symbols for n samples, shaped (see psk_tx)."""
+    symbols, bitpos, finished = _generate(shaping.symbols_due(tx_state, n, num, den), state, scr,
+                                          bits, bitpos, rate, seg2, seg3, constellation, steps3, steps2)
+    n = shaping.samples_until_starved(tx_state, n, len(symbols), num, den)
+    return shaping.modulate(symbols, n, tx_state, ring, coef, num, den, carrier, gain), bitpos, finished
+
 def _symbol_power(rate: int) -> float:
     if rate == 9600:
         return float(np.mean(np.abs(CONSTELLATION) ** 2))
@@ -163,7 +173,7 @@ class V29Transmitter(PskTransmitter):
         state = np.zeros(6, np.int64)
         state[_TEP] = int(tep)
         super().__init__(
-            gen=_generate,
+            step=_step,
             gen_args=(rate, seg2, seg3, CONSTELLATION, PHASE_STEPS_3, PHASE_STEPS_2),
             state=state,
             scrambler=scrambler.v29_state(0),
