@@ -221,3 +221,25 @@ def test_cli_received_and_redeliver(tmp_path, sink, pages, capsys):
     step(svc)
     assert len(sink.to("bob@example.com")) == 1
     assert main(["redeliver", *cfg, "999"]) == 1
+
+
+def test_run_loop_is_woken_by_accept(tmp_path, sink, pages):
+    """``serve``'s loop: a fax accepted from the call side is delivered at once, not at the next poll."""
+    svc = make(tmp_path, sink.port, Clock(), rules="inbound: [{deliver: {email: [bob@example.com]}}]")
+    svc.poll = 60.0
+
+    async def main():
+        stop = asyncio.Event()
+        loop_task = asyncio.create_task(svc.run(stop))
+        await asyncio.sleep(0.1)
+        fid = await svc.accept(sample_fax(pages))
+        for _ in range(200):
+            if svc.store.deliveries(fid)[0].state is DeliveryState.DELIVERED:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(loop_task, 5)
+        return fid
+
+    fid = asyncio.run(main())
+    assert svc.store.deliveries(fid)[0].state is DeliveryState.DELIVERED and len(sink.to("bob@example.com")) == 1
