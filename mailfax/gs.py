@@ -22,9 +22,7 @@ import re
 import selectors
 import signal
 import subprocess
-import tempfile
 import time
-import typing
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,9 +40,12 @@ class GsJob:
     """A running Ghostscript process writing PBM pages to its stdout."""
 
     process: subprocess.Popen
-    errors: typing.IO[bytes]
     geometry: Geometry
     timeout: float
+
+
+#: Ghostscript's messages kept for the error line; the rest is read and dropped.
+_MAX_MESSAGES = 1 << 16
 
 
 def command(input_path: str, output_path: str, geo: Geometry, *, last_page: int | None = None) -> list[str]:
@@ -62,15 +63,10 @@ def command(input_path: str, output_path: str, geo: Geometry, *, last_page: int 
 
 
 def start(input_path: str, geo: Geometry, limits: Limits, *, last_page: int | None = None) -> GsJob:
-    """Start Ghostscript on `input_path`; `finish` collects the pages.
-
-    Pages come through a pipe so they are unpacked while Ghostscript draws the next one;
-    its messages go to a temporary file, so neither stream can block the other.
-    """
-    errors = tempfile.TemporaryFile()
+    """Start Ghostscript on `input_path`; `finish` collects the pages."""
     proc = subproc.popen(command(input_path, "-", geo, last_page=last_page), limits,
-                         stdout=subprocess.PIPE, stderr=errors)
-    return GsJob(proc, errors, geo, limits.timeout)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return GsJob(proc, geo, limits.timeout)
 
 
 def cancel(job: GsJob) -> None:
@@ -78,23 +74,22 @@ def cancel(job: GsJob) -> None:
     subproc.kill_group(job.process)
     job.process.wait()
     job.process.stdout.close()
-    job.errors.close()
+    job.process.stderr.close()
 
 
 def finish(job: GsJob) -> list[Page]:
     """Read `job`'s pages as they come (within its timeout); the pages, or RenderError."""
     proc = job.process
     try:
-        splitter = _read_pages(job)
-        job.errors.seek(0)
-        text = job.errors.read().decode("utf-8", "replace")
+        splitter, messages = _read_pages(job)
     except BaseException:
         subproc.kill_group(proc)
         proc.wait()
         raise
     finally:
         proc.stdout.close()
-        job.errors.close()
+        proc.stderr.close()
+    text = messages.decode("utf-8", "replace")
     if proc.returncode != 0:
         if proc.returncode in (-signal.SIGKILL, -signal.SIGXCPU):
             raise RenderError("Ghostscript exceeded its CPU time limit")
@@ -104,24 +99,53 @@ def finish(job: GsJob) -> list[Page]:
     return splitter.close()
 
 
-def _read_pages(job: GsJob) -> PbmSplitter:
-    """Unpack pages from the pipe until Ghostscript exits; RenderError at the deadline."""
+def _read_pages(job: GsJob) -> tuple[PbmSplitter, bytes]:
+    """Unpack pages from stdout and collect stderr until Ghostscript exits, all in one wait
+    loop (pages are unpacked while it draws the next; neither pipe can fill up and block
+    it).  The exit is awaited on a pidfd, so no polling; RenderError at the deadline."""
     proc, deadline = job.process, time.monotonic() + job.timeout
     splitter = PbmSplitter(job.geometry.x_res, job.geometry.y_res)
-    fd = proc.stdout.fileno()
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _timed_out(job)
-            if sel.select(left) and not splitter.read_from(fd):
-                break
+    out, err = proc.stdout.fileno(), proc.stderr.fileno()
+    messages = bytearray()
+    pidfd = _pidfd(proc.pid)
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(out, selectors.EVENT_READ)
+            sel.register(err, selectors.EVENT_READ)
+            if pidfd is not None:
+                sel.register(pidfd, selectors.EVENT_READ)
+            while sel.get_map():  # until both pipes are at EOF and the process has exited
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _timed_out(job)
+                for key, _ in sel.select(left):
+                    if key.fd == out:
+                        if not splitter.read_from(out):
+                            sel.unregister(out)
+                    elif key.fd == err:
+                        chunk = os.read(err, 1 << 16)
+                        if not chunk:
+                            sel.unregister(err)
+                        elif len(messages) < _MAX_MESSAGES:
+                            messages += chunk
+                    else:
+                        sel.unregister(pidfd)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     try:
         proc.wait(max(0.01, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         raise _timed_out(job) from None
-    return splitter
+    return splitter, bytes(messages)
+
+
+def _pidfd(pid: int) -> int | None:
+    """A file descriptor that becomes readable when `pid` exits (Linux 5.3+), else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _timed_out(job: GsJob) -> RenderError:
@@ -154,7 +178,7 @@ class PbmSplitter:
     def __init__(self, x_res: int, y_res: int) -> None:
         self.x_res, self.y_res = x_res, y_res
         self.pages: list[Page] = []
-        self._buf = bytearray(1 << 20)
+        self._buf = bytearray(1 << 16)
         self._len = 0  # bytes of _buf holding data not yet turned into pages
         self._need = 0  # bytes the page being received needs in all (header included)
 
