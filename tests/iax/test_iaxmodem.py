@@ -92,10 +92,10 @@ def test_we_call_iaxmodem_it_rings_answers_and_audio_flows_both_ways(tmp_path: P
         text = await _pty(modem, ("RING",), 5)
         text += await _pty(modem, ("RING",), 1)
         assert "RING" in text and "NDID=5551234" in text, text
-        assert any(isinstance(e, CallRinging) for e in await _events_until(proto, CallRinging, 2))
+        assert any(isinstance(e, CallRinging) for e in await _events_until(proto, CallRinging, 5))
         modem.write("ATA\r")
         assert "CONNECT" in await _pty(modem, ("CONNECT", "NO CARRIER", "ERROR"), 10)
-        events = await _events_until(proto, CallAnswered, 3)
+        events = await _events_until(proto, CallAnswered, 5)
         assert any(isinstance(e, CallAnswered) for e in events)
         # after ATA a class 1 modem is transmitting V.21 HDLC: end that (DLE ETX), then listen
         # for V.21 flags with +FRH=3, which answers CONNECT only if ours arrive
@@ -110,7 +110,7 @@ def test_we_call_iaxmodem_it_rings_answers_and_audio_flows_both_ways(tmp_path: P
         assert len(heard) > 100  # iaxmodem's CED and flags came back to us
         ep.hang_up(call, now=proto.now())
         proto.transmit()
-        ended = await _events_until(proto, CallEnded, 3)
+        ended = await _events_until(proto, CallEnded, 5)
         assert any(isinstance(e, CallEnded) for e in ended)
         assert ep.stats.internal_errors == 0 and ep.stats.undecodable == 0
 

@@ -24,7 +24,7 @@ from tests.support.iaxmodem import free_udp_port
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(120)]
 
 
-async def _wait_for(proto: IaxProtocol, kind: type, timeout: float = 3.0):
+async def _wait_for(proto: IaxProtocol, kind: type, timeout: float = 10.0):
     async def loop():
         while True:
             ev = await proto.events.get()

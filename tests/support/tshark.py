@@ -35,7 +35,7 @@ class Capture:
         self.proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", bpf, "-w", str(path)],
                                      stdout=subprocess.DEVNULL, stderr=self._err,
                                      start_new_session=True)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # generous: CI machines are busy
         while b"Capturing on" not in path.with_suffix(".err").read_bytes():
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 self.stop()
