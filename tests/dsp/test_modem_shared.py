@@ -222,3 +222,18 @@ def test_alternation_timing_from_power_tone():
 
 def test_levels_follow_the_project_dbm0_convention():
     assert math.isclose(math.sqrt(recovery.dbm0_mean_square(-14.0)), 3220, rel_tol=0.01)
+
+
+def test_symbol_bookkeeping_helpers():
+    sh = shaping.TxShaper.design(2400, 0.25, 11)
+    state = np.zeros(shaping.TX_STATE_LEN, np.int64)
+    for acc in range(sh.den):
+        state[shaping.TX_ACC] = acc
+        assert shaping.symbols_due(state, 160, sh.num, sh.den) == sh.symbols_needed(acc, 160)
+        # Enough symbols: all samples.  Starved: only those before the next symbol is due.
+        need = sh.symbols_needed(acc, 160)
+        assert shaping.samples_until_starved(state, 160, need, sh.num, sh.den) == 160
+        for avail in range(need):
+            m = shaping.samples_until_starved(state, 160, avail, sh.num, sh.den)
+            assert sh.symbols_needed(acc, m) <= avail < sh.symbols_needed(acc, m + 1)
+            assert m == shaping.samples_until_starved.py_func(state, 160, avail, sh.num, sh.den)

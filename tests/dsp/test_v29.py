@@ -120,6 +120,17 @@ def test_a_lost_packet_anywhere_in_training_never_gives_silent_garbage(impaired_
     assert trained >= 10
 
 
+def test_packet_loss_never_drops_the_carrier_mid_page():
+    """3 % of 20 ms packets lost (fill-in for each): one training, one carrier-down."""
+    for seed in range(3):
+        bits = P.random_bits(seed, 6000)
+        lm = line.LineModel(seed, loss_rate=0.03, snr_db=30.0, codec="alaw", freq_offset_hz=5.0,
+                            clock_ppm=50.0)
+        y, lost = lm.process_marked(P.our_signal(MODEM, 9600, bits))
+        items = line.drive(v29.V29Receiver(9600), line.blocks(y, lost))
+        assert psk_rx.statuses(items) == [UP, TRAINING, OK, DOWN], seed
+
+
 def test_compiled_loop_matches_reference():
     bits = P.random_bits(3, 300)
     y = line.LineModel(3, snr_db=28, freq_offset_hz=-5.0).process(P.our_signal(MODEM, 4800, bits))
