@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.t30.dis import Coding, Dcs, Resolution, Width
+from dsp.t30.dis import Dcs, Resolution, Width
 from dsp.t4.bits import bytes_to_bits, reverse_bits_in_bytes
 from dsp.t4.page import Page
 

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from dsp.t30.completion import Completion
-from dsp.t30.dis import Modem, accepts, decode_dcs
+from dsp.t30.dis import Modem, accepts, decode_dcs, rate_from_code
 from dsp.t30.ecm import BlockReceiver, encode_ppr
 from dsp.t30.events import FrontEnd, Negotiated, PageReceived, PageStats
 from dsp.t30.fcf import FCF, Frame, decode_fcf
@@ -187,6 +187,10 @@ class ReceiverStates:
             self._rx_answer_eor(ev.info)
         elif fcf is FCF.CTC:
             self._rx_answered = None
+            rate = rate_from_code(ev.info) if len(ev.info) >= 2 else None
+            if rate is not None and rate in self.caps.rates():
+                self.dcs = self.dcs.with_rate(rate)  # CTC may carry a new rate (T.30 §5.3.6.1.4)
+                self.stats.bit_rate = rate.bit_rate
             self._respond((self._frame(FCF.CTR),), then=lambda: self._rx_expect_page(short=False))
         elif fcf is FCF.RR and self._last_response:
             self._repeat_response()

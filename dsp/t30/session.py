@@ -26,13 +26,13 @@ transmission is pending or a timer runs — no input can leave the session waiti
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
 from dsp.t30.completion import CallStats, Completion
-from dsp.t30.dis import Capabilities, Coding, Dcs, Modem, encode_dis
+from dsp.t30.dis import Capabilities, Dcs, Modem, decode_dis, encode_dis
 from dsp.t30.events import (
     CallFinished, FrontEnd, Output, Phase, PhaseChanged, Request, SendFrames, SendImage,
     SendTCF, SendTone, StartReceiving, Tone,
@@ -73,11 +73,11 @@ class T30Session(SenderStates, ReceiverStates):
 
     def __init__(self, config: SessionConfig) -> None:
         self.config = config
-        self.caps = (config.capabilities if not config.pages else
-                     _with(config.capabilities, ready_to_receive=False,
-                           ready_to_transmit=not config.calling))
-        if not config.pages:
-            self.caps = _with(self.caps, ready_to_receive=True, ready_to_transmit=False)
+        # What our DIS/DTC says: a receiver is ready to receive; an answering sender is
+        # ready to transmit (a calling receiver may poll it, T.30 Table 2 bit 9).
+        sending = bool(config.pages)
+        self.caps = replace(config.capabilities, ready_to_receive=not sending,
+                            ready_to_transmit=sending and not config.calling)
         self.stats = CallStats()
         self.completion: Completion | None = None
         self.state = State.CALLING if config.calling else State.ANSWERING
@@ -408,8 +408,6 @@ class T30Session(SenderStates, ReceiverStates):
         return True
 
     def _start_polling(self, dis_info: bytes) -> None:
-        from dsp.t30.dis import decode_dis
-
         remote = decode_dis(dis_info)
         if not remote.ready_to_transmit:
             self._disconnect(Completion.REMOTE_CANNOT_SEND)
@@ -417,12 +415,6 @@ class T30Session(SenderStates, ReceiverStates):
         self._timers.stop(Timer.T1)
         self._timers.start(Timer.T1)
         self._command(self._send_dtc)
-
-
-def _with(caps: Capabilities, **changes) -> Capabilities:
-    from dataclasses import replace
-
-    return replace(caps, **changes)
 
 
 def _tx_guard(request: Request) -> int:
@@ -469,4 +461,4 @@ _HANDLERS: dict[State, Callable[[T30Session, object], bool]] = {
     State.FINISHED: T30Session._finished,
 }
 
-__all__ = ["T30Session", "SessionConfig", "State", "BAD_FRAME", "Coding"]
+__all__ = ["T30Session", "SessionConfig", "State", "BAD_FRAME"]

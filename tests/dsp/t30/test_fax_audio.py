@@ -8,7 +8,7 @@ import pytest
 from dsp.fax import FaxTerminal
 from dsp.t30.completion import Completion
 from dsp.t30.dis import Capabilities, Modem
-from dsp.t30.events import PageReceived, PageSent
+from dsp.t30.events import PageReceived
 from dsp.t30.session import SessionConfig
 from tests.dsp.t30.audio import run_call
 from tests.dsp.t30.pages import read_tiff, text_page, write_tiff
@@ -145,3 +145,17 @@ def test_continuous_noise_never_hangs():
     seconds = run_call(a, Nobody(), line_ba=LineModel(12, noise_dbm0=-40), max_seconds=60, tail_seconds=0)
     assert a.result.completion is Completion.T1_EXPIRED
     assert seconds <= 40
+
+
+@pytest.mark.parametrize("coding", ["mh", "mr", "mmr"])
+def test_codings_over_audio(coding):
+    from dsp.t30.dis import Coding
+
+    pages = (text_page(49, 260),)
+    caps = Capabilities(ecm=coding == "mmr", codings=frozenset({Coding.MH, Coding(coding)}), max_rate=9600,
+                        modems=frozenset({Modem.V29, Modem.V27TER}))
+    a = FaxTerminal(SessionConfig(calling=True, pages=pages, capabilities=caps))
+    b = FaxTerminal(SessionConfig(calling=False))
+    run_call(a, b, line_ab=LineModel(20, codec="ulaw", snr_db=36), line_ba=LineModel(21, codec="ulaw", snr_db=36))
+    assert b.result.completion is Completion.OK and b.result.stats.coding == coding
+    assert _received(b)[0].same_pixels(pages[0])

@@ -18,6 +18,11 @@ from tests.support import spandsp_t30 as st
 
 pytestmark = pytest.mark.spandsp
 
+# Not tested against spandsp: CRP.  With command repeat enabled, spandsp 0.0.6 sends CRP
+# for a damaged post-page command but never returns to receiving afterwards (its
+# send-complete handler has no case for that state), so the repeated command goes unheard.
+# Our side of CRP is tested session against session (test_pair.py).
+
 RATES = {
     4800: (Modem.V27TER, st.SUPPORT_V27TER),
     9600: (Modem.V29, st.SUPPORT_V29),
@@ -165,3 +170,4 @@ def test_spandsp_falls_back_on_our_ftt(tmp_path):
     assert res.stats.bit_rate == 9600
     assert res.stats.frames_sent.count("FTT") >= 2
     assert ours.pages_received()[0].same_pixels(pages[0])
+
