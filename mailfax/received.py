@@ -376,12 +376,19 @@ class ReceivedStore:
                 raise
         return cur.rowcount == 1
 
-    def recover(self, now: float) -> int:
-        """After a restart: attempts caught mid-way go back to pending, marked uncertain."""
+    def recover(self, now: float, *, orphan_age: float = 600.0) -> int:
+        """After a restart: attempts caught mid-way go back to pending, marked uncertain; files
+        of a fax whose row was never committed (a crash inside `add`) are removed once older
+        than ``orphan_age`` seconds (another process may be between its fsync and its commit)."""
         with self._lock:
             cur = self._db().execute(
                 "UPDATE received_deliveries SET state = ?, next_try_at = ?, uncertain = 1, updated_at = ? WHERE state = ?",
                 (DeliveryState.PENDING.value, now, now, DeliveryState.DELIVERING.value))
+        known = {r[0] for r in self._db().execute("SELECT path FROM received_faxes")}
+        for f in self.dir.iterdir():
+            stem = f.name.lstrip(".").split(".", 1)[0]
+            if stem not in known and f.stat().st_mtime <= now - orphan_age:
+                f.unlink(missing_ok=True)
         return cur.rowcount
 
     def redeliver(self, fax_id: int, now: float) -> int:

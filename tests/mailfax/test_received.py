@@ -119,6 +119,21 @@ def test_recover_makes_interrupted_attempts_pending_and_uncertain(store, pages):
     assert back.message_id == d.message_id  # the same message: a retry can recognise it
 
 
+def test_recover_removes_files_of_a_fax_never_committed(store, pages, tmp_path):
+    import os
+
+    fid = store.add(sample_fax(pages), [], now=1.0)
+    kept = store.fax(fid).path
+    orphan = kept.with_name("0123abcd.tif")
+    orphan.write_bytes(b"II*\x00")
+    fresh = kept.with_name("fresh.json")
+    fresh.write_text("{}")
+    os.utime(orphan, (100.0, 100.0))
+    store.recover(now=10_000.0, orphan_age=600)
+    assert kept.exists() and kept.with_suffix(".json").exists() and not orphan.exists()
+    assert fresh.exists()  # too young: maybe another process between fsync and commit
+
+
 def test_redeliver_makes_a_new_copy(store, pages):
     fid = store.add(sample_fax(pages), [email_target()], now=1.0)
     (d,) = store.claim_due(1.0)
