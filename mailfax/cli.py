@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("mailfax.commands.check_config", "validate the config and rules.yaml, print the normalised result"),
     "enqueue": ("mailfax.commands.enqueue", "queue one message from stdin (MTA pipe transport); sysexits status"),
     "faxterm": ("mailfax.commands.faxterm", "run one fax terminal over raw audio (lock-step test peer)"),
+    "demo": ("mailfax.commands.demo", "fax a document to yourself over the built-in loopback line"),
 }
 
 

@@ -58,6 +58,7 @@ class FaxCallResult:
     end_reason: EndReason | None          # None: we hung up after the fax ended
     cause: str
     stats: CallStats
+    cause_code: int = 0                   # Q.850 cause of the far end's REJECT/HANGUP
     pages: tuple = ()                     # received pages (dsp.t4.Page)
     pages_sent: int = 0                   # pages confirmed by the far end (MCF)
     connected: bool = False               # the call was answered
@@ -115,6 +116,10 @@ class FaxCall:
     @property
     def finished(self) -> bool:
         return self.phase is Phase.ENDED
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
 
     def start_media(self) -> None:
         """The call is up (answered by them, or by us): voice flows from the next tick."""
@@ -199,6 +204,7 @@ class FaxCall:
             completion=fin.completion if fin else None,
             end_reason=end.reason if end else None,
             cause=(end.cause or end.reason.value) if end else "",
+            cause_code=end.cause_code if end else 0,
             stats=stats, pages=tuple(self.pages), pages_sent=self.pages_sent,
             connected=self._connected, refused=self._refused,
             seconds=self.terminal.samples_in / 8000)

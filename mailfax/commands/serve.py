@@ -85,7 +85,8 @@ def run(args) -> int:
         return 1
     store = open_store(config)
     try:
-        asyncio.run(serve(config, rules, store))
+        from mailfax.app import serve as serve_gateway  # the composition root (telephony too)
+        asyncio.run(serve_gateway(config, rules, store))
     except OSError as e:
         print(f"mailfax: cannot listen on {config.smtp.host}:{config.smtp.port}: {e.strerror or e}", file=sys.stderr)
         return 1

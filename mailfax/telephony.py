@@ -1,0 +1,453 @@
+"""The telephony layer: one IAX2 endpoint for all calls, a media clock, sending and answering.
+
+What does it do?  `Telephony` owns one `iax.aio.IaxProtocol` (one UDP port carries every
+call), registers to the trunks that want it, and drives every live `mailfax.faxcall.FaxCall`
+from one `MediaClock`.  It places outgoing fax calls (`send_fax`: caller and sender, used
+through `TelephonySender`, the queue runner's `FaxSender`) and answers incoming ones after
+the configured rings (answerer and receiver), asking the inbound service whether to take
+the call (caller ID, before answering) and the fax (TSI, after phase B), enforcing the
+per-trunk limit of concurrent inbound calls, and handing every reception that got at least
+one page (complete or not) to the inbound service, which stores it before delivering.
+
+How does it work?  The media clock fires at ``origin + k * 20 ms`` (absolute times, never
+"sleep 20 ms"), so the DSP work of one tick never shifts the next; a late wake-up runs the
+missed ticks at once, each with its nominal time, so every call still sends exactly one
+frame per 20 ms of media time with regular timestamps.  How late each wake-up was is kept
+in `MediaClock.lateness` (for `mailfax status` and the benchmark).  Endpoint events go to
+the call's bridge; outcomes are values (`FaxCallResult` -> `SendOutcome` / `ReceivedFax`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from dsp.fax import FaxTerminal
+from dsp.t30.dis import Capabilities
+from dsp.t30.session import SessionConfig
+from iax.aio import IaxProtocol, open_endpoint
+from iax.events import (CallAnswered, CallEnded, EndReason, Event, IncomingCall, Registered,
+                        RegistrationFailed)
+from iax.frames import Format
+from iax.options import EndpointOptions, Peer
+from mailfax.config import Config, Trunk
+from mailfax.faxcall import TICK, FaxCall, FaxCallResult
+from mailfax.jobs import FailureClass, failure_for_completion
+from mailfax.queue_runner import SendOutcome, SendProgress, SendRequest, format_header
+
+if TYPE_CHECKING:
+    from mailfax.inbound import InboundService
+
+log = logging.getLogger("mailfax.telephony")
+
+#: Q.850 causes of a refused call, by what a retry can change.
+BUSY_CAUSES = {17, 34, 38, 41, 42, 44}
+PERMANENT_CAUSES = {1, 3, 21, 22, 27, 28, 58, 65, 88}
+
+
+class MediaClock:
+    """Calls ``on_tick(nominal_time)`` every `period` seconds from a fixed origin."""
+
+    def __init__(self, on_tick: Callable[[float], None], *, period: float = TICK,
+                 keep: int = 30000) -> None:
+        self.on_tick = on_tick
+        self.period = period
+        self.lateness: deque[float] = deque(maxlen=keep)   # seconds, one per wake-up
+        self.ticks = 0
+        self.busy = 0.0                                    # seconds spent in on_tick
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._origin = 0.0
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._origin = self._loop.time()
+        self.ticks = 0
+        self._handle = self._loop.call_at(self._origin, self._fire)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        loop = self._loop
+        now = loop.time()
+        due = self._origin + self.ticks * self.period
+        self.lateness.append(now - due)
+        t0 = time.perf_counter()
+        while due <= now:          # missed ticks run now, each with its own media time
+            self.ticks += 1
+            try:
+                self.on_tick(due)
+            except Exception:      # one broken tick must not stop every call's clock
+                log.exception("media tick failed")
+            due = self._origin + self.ticks * self.period
+            now = loop.time()
+        self.busy += time.perf_counter() - t0
+        self._handle = loop.call_at(due, self._fire)
+
+    def summary(self) -> dict:
+        """Lateness of the wake-ups in milliseconds (mean, p99, max) and the DSP load."""
+        lat = sorted(self.lateness)
+        if not lat:
+            return {"wakeups": 0}
+        elapsed = max(self.ticks * self.period, 1e-9)
+        return {"wakeups": len(lat), "mean_ms": round(1000 * sum(lat) / len(lat), 3),
+                "p99_ms": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 3),
+                "max_ms": round(1000 * lat[-1], 3), "load": round(self.busy / elapsed, 3)}
+
+
+@dataclass
+class _Live:
+    """One call in progress: its bridge and what waits for its end."""
+
+    bridge: FaxCall
+    done: asyncio.Future
+    trunk: Trunk | None
+    incoming: IncomingCall | None = None
+    on_progress: Callable[[SendProgress], None] | None = None
+    reported_pages: int = 0
+    reported_connected: bool = False
+    started_at: float = 0.0
+    answer_handle: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class TelephonyStats:
+    placed: int = 0
+    answered: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    registrations: dict[str, str] = field(default_factory=dict)
+
+
+def endpoint_options(trunks: Sequence[Trunk]) -> EndpointOptions:
+    """Trunks may call us without call tokens (iaxmodem cannot); strangers need one."""
+    peers = tuple(Peer(t.username or t.name, secret=t.secret, address=(t.host, 0),
+                       calltoken_required=False) for t in trunks)
+    return EndpointOptions(peers=peers, accept_unknown=True, calltoken_required=True,
+                           formats=(Format.ALAW, Format.ULAW, Format.SLINEAR))
+
+
+class Telephony:
+    """All fax calls of one gateway on one IAX2 endpoint (see the module docstring)."""
+
+    def __init__(self, protocol: IaxProtocol, config: Config, *,
+                 inbound: "InboundService | None" = None, trunks: Sequence[Trunk] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.protocol = protocol
+        self.endpoint = protocol.endpoint
+        self.config = config
+        self.trunks = tuple(config.trunks if trunks is None else trunks)
+        self.inbound = inbound
+        self.clock = clock
+        self.stats = TelephonyStats()
+        self.calls: dict[int, _Live] = {}
+        self.media = MediaClock(self._tick)
+        self._regs: dict[int, Trunk] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    @classmethod
+    async def open(cls, config: Config, *, host: str | None = None, port: int | None = None,
+                   inbound: "InboundService | None" = None, trunks: Sequence[Trunk] | None = None,
+                   rng: random.Random | None = None) -> "Telephony":
+        trunks = tuple(config.trunks if trunks is None else trunks)
+        holder: list[Telephony] = []
+        proto = await open_endpoint((host or config.iax.host, config.iax.port if port is None else port),
+                                    endpoint_options(trunks), rng,
+                                    on_event=lambda ev: holder[0].on_event(ev))
+        self = cls(proto, config, inbound=inbound, trunks=trunks)
+        holder.append(self)
+        self.start()
+        return self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.protocol.local_address
+
+    def start(self) -> None:
+        now = self.protocol.now()
+        for t in self.trunks:
+            if t.register and t.username:
+                ident = self.endpoint.register((t.host, t.port), t.username, t.secret, now=now)
+                self._regs[ident] = t
+                self.stats.registrations[t.name] = "registering"
+        self.protocol.transmit()
+        self.media.start()
+
+    async def close(self) -> None:
+        """Hang up every call (their waiters get their outcome), then close the socket."""
+        now = self.protocol.now()
+        for live in list(self.calls.values()):
+            live.bridge.hang_up(now, "Normal Clearing", 16)
+            self._finish(live)
+        self.protocol.transmit()
+        self.media.stop()
+        for task in list(self._tasks):
+            await asyncio.gather(task, return_exceptions=True)
+        self.protocol.close()
+
+    # --- events and ticks --------------------------------------------------------------
+    def on_event(self, ev: Event) -> None:
+        if isinstance(ev, IncomingCall):
+            self._incoming(ev)
+            return
+        if isinstance(ev, Registered):
+            self.stats.registrations[self._regs[ev.registration].name] = "registered"
+            return
+        if isinstance(ev, RegistrationFailed):
+            t = self._regs[ev.registration]
+            self.stats.registrations[t.name] = f"failed: {ev.cause}"
+            log.warning("registration to trunk %s failed: %s", t.name, ev.cause)
+            return
+        live = self.calls.get(getattr(ev, "call", -1))
+        if live is None:
+            return
+        live.bridge.on_event(ev)
+        if isinstance(ev, CallAnswered):
+            self._progress(live)
+        if isinstance(ev, CallEnded):
+            self._finish(live)
+
+    def _tick(self, t: float) -> None:
+        for live in list(self.calls.values()):
+            live.bridge.tick(t)
+            if live.on_progress is not None:
+                self._progress(live)
+            if live.bridge.finished:
+                self._finish(live)
+        self.protocol.transmit()
+
+    def _progress(self, live: _Live) -> None:
+        b = live.bridge
+        if live.on_progress is None:
+            return
+        if b.connected and not live.reported_connected:
+            live.reported_connected = True
+            live.on_progress(SendProgress(connected=True))
+        if b.pages_sent > live.reported_pages:
+            live.reported_pages = b.pages_sent
+            live.on_progress(SendProgress(pages_confirmed=b.pages_sent))
+
+    def _finish(self, live: _Live) -> None:
+        if self.calls.pop(live.bridge.call, None) is None:
+            return
+        if live.answer_handle is not None:
+            live.answer_handle.cancel()
+        if not live.done.done():
+            live.done.set_result(live.bridge.result())
+
+    # --- sending -------------------------------------------------------------------------
+    async def send_fax(self, trunk: Trunk, dial: str, pages: Sequence, *, header=None,
+                       on_progress: Callable[[SendProgress], None] | None = None) -> FaxCallResult:
+        """Place one call on ``trunk`` and send ``pages``; returns when the call has ended."""
+        now = self.protocol.now()
+        term = FaxTerminal(SessionConfig(calling=True, pages=tuple(pages), ident=trunk.local_ident,
+                                         header=header, capabilities=Capabilities()))
+        call = self.endpoint.place_call(
+            (trunk.host, trunk.port), dial, calling_number=trunk.caller_id or "",
+            calling_name=trunk.local_ident, username=trunk.username, secret=trunk.secret, now=now)
+        live = _Live(FaxCall(self.endpoint, call, term), asyncio.get_running_loop().create_future(),
+                     trunk, on_progress=on_progress, started_at=self.clock())
+        self.calls[call] = live
+        self.stats.placed += 1
+        self.protocol.transmit()
+        return await live.done
+
+    # --- answering -----------------------------------------------------------------------
+    def _trunk_of(self, ev: IncomingCall) -> Trunk | None:
+        for t in self.trunks:
+            if ev.peer and ev.peer in (t.username, t.name):
+                return t
+        for t in self.trunks:
+            if t.host == ev.addr[0]:
+                return t
+        return self.trunks[0] if self.trunks else None
+
+    def _refuse(self, ev: IncomingCall, why: str, cause: str, code: int) -> None:
+        self.stats.refused[why] = self.stats.refused.get(why, 0) + 1
+        log.info("call from %s to %s refused: %s", ev.calling_number or "unknown",
+                 ev.called_number or "?", why)
+        self.endpoint.hang_up(ev.call, cause, code, now=self.protocol.now())
+        self.protocol.transmit()
+
+    def _incoming(self, ev: IncomingCall) -> None:
+        if self.inbound is None:
+            self._refuse(ev, "not receiving faxes", "Call rejected", 21)
+            return
+        trunk = self._trunk_of(ev)
+        limit = self.config.inbound.max_calls(trunk) if trunk else 1
+        busy = sum(1 for c in self.calls.values() if c.incoming is not None and c.trunk == trunk)
+        if busy >= limit:
+            self._refuse(ev, "inbound channel limit", "User busy", 17)
+            return
+        if self.inbound.decide_call(ev.called_number, ev.calling_number).value == "reject":
+            self._refuse(ev, "caller ID rule", "Call rejected", 21)
+            return
+        now = self.protocol.now()
+        self.endpoint.accept(ev.call, now=now)
+        self.endpoint.ring(ev.call, now=now)
+
+        def tsi_ok(tsi: str) -> bool:
+            ok = self.inbound.decide_tsi(ev.called_number, ev.calling_number, tsi).value != "reject"
+            if not ok:
+                self.stats.refused["TSI rule"] = self.stats.refused.get("TSI rule", 0) + 1
+            return ok
+
+        ident = trunk.local_ident if trunk else ""
+        term = FaxTerminal(SessionConfig(calling=False, ident=ident))
+        bridge = FaxCall(self.endpoint, ev.call, term, max_pages=self.config.inbound.max_pages,
+                         on_negotiated=tsi_ok)
+        live = _Live(bridge, asyncio.get_running_loop().create_future(), trunk, incoming=ev,
+                     started_at=self.clock())
+        self.calls[ev.call] = live
+        delay = max(0, self.config.inbound.rings - 1) * self.config.iax.ring_period
+        loop = asyncio.get_running_loop()
+        live.answer_handle = loop.call_later(delay, self._answer, live)
+        task = loop.create_task(self._store_when_done(live))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self.protocol.transmit()
+
+    def _answer(self, live: _Live) -> None:
+        live.answer_handle = None
+        if live.bridge.finished or not self.endpoint.answer(live.bridge.call, now=self.protocol.now()):
+            return
+        live.bridge.start_media()
+        self.stats.answered += 1
+        self.protocol.transmit()
+
+    async def _store_when_done(self, live: _Live) -> None:
+        result: FaxCallResult = await live.done
+        if not result.pages:
+            log.info("call from %s ended without a page: %s", live.incoming.calling_number or "unknown",
+                     describe_end(result))
+            return
+        fax = received_fax(result, live.incoming, live.trunk, live.started_at)
+        try:
+            fax_id = await self.inbound.accept(fax)
+        except Exception:
+            log.exception("could not store a received fax (%d pages)", len(result.pages))
+            return
+        log.info("received fax %d stored", fax_id)
+
+
+def describe_end(result: FaxCallResult) -> str:
+    if result.refused:
+        return result.refused
+    if result.completion is not None:
+        return f"{result.completion.name}: {result.completion.value}"
+    if result.end_reason is not None:
+        return f"{result.end_reason.value} ({result.cause})" if result.cause else result.end_reason.value
+    return "ended"
+
+
+def received_fax(result: FaxCallResult, ev: IncomingCall, trunk: Trunk | None, started_at: float):
+    """The `ReceivedFax` value for the inbound service (partial receptions keep their pages)."""
+    from mailfax.received import ReceivedFax
+
+    s = result.stats
+    first = result.pages[0]
+    res = {98: "standard", 196: "fine", 391: "superfine"}.get(first.y_res, "fine")
+    size = {1728: "A4", 2048: "B4", 2432: "A3"}.get(first.width, "A4")
+    ok = result.completion is not None and result.completion.name == "OK" and not result.refused
+    return ReceivedFax(
+        pages=tuple(result.pages), called=ev.called_number, caller_id=ev.calling_number,
+        caller_name=ev.calling_name, tsi=s.remote_ident.strip(), resolution=res,
+        page_width=first.width, page_size=size, bit_rate=s.bit_rate or None, modem=s.modem,
+        coding=(s.coding or "mh").lower(), ecm=bool(s.ecm), started_at=started_at,
+        duration=result.seconds, completion="OK" if ok else (
+            result.completion.name if result.completion else "HANGUP"),
+        reason="" if ok else describe_end(result), trunk=trunk.name if trunk else "")
+
+
+# --- the queue runner's FaxSender ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Tti:
+    """The TTI line for `dsp.tti.draw_header`: page numbers counted over the whole job."""
+
+    fmt: str
+    now: float
+    ident: str
+    sender: str
+    to: str
+    first_page: int
+    pages_total: int
+    job: int
+
+    def text(self, number: int, count: int) -> str:
+        return format_header(self.fmt, now=self.now, ident=self.ident, sender=self.sender, to=self.to,
+                             page=self.first_page - 1 + number, pages=self.pages_total, job=self.job)
+
+
+def outcome_of(result: FaxCallResult, pages_handed: int) -> SendOutcome:
+    """Map one call's end to the queue's `SendOutcome` (retry class per `mailfax.jobs`)."""
+    s = result.stats
+    transcript = (f"sent: {' '.join(s.frames_sent)}", f"received: {' '.join(s.frames_received)}")
+    common = dict(pages_confirmed=result.pages_sent, connected=result.connected and bool(s.frames_received),
+                  bit_rate=s.bit_rate or None, ecm=bool(s.ecm) if s.bit_rate else None,
+                  remote_ident=s.remote_ident.strip() or None, duration=round(result.seconds, 1),
+                  transcript=transcript)
+    comp = result.completion
+    if comp is not None and comp.name == "OK" and result.pages_sent >= pages_handed:
+        return SendOutcome("OK", None, **common)
+    if comp is not None:
+        return SendOutcome(comp.name, failure_for_completion(comp.name) or FailureClass.PROTOCOL, **common)
+    reason, code = result.end_reason, 0
+    cause = result.cause or (reason.value if reason else "ended")
+    if not result.connected:
+        if reason is EndReason.REJECTED:
+            code = result.cause_code
+            failure = FailureClass.PERMANENT if code in PERMANENT_CAUSES else FailureClass.BUSY \
+                if code in BUSY_CAUSES else FailureClass.LINE
+        elif reason is EndReason.UNANSWERED:
+            failure = FailureClass.NO_ANSWER
+        elif reason in (EndReason.AUTH_FAILED, EndReason.NO_CODEC):
+            failure = FailureClass.PERMANENT
+        else:
+            failure = FailureClass.LINE
+        return SendOutcome(f"CALL_{reason.name if reason else 'ENDED'}: {cause}", failure, **common)
+    failure = FailureClass.PROTOCOL if s.frames_received else FailureClass.NO_ANSWER
+    return SendOutcome(f"HANGUP: {cause}", failure, **common)
+
+
+class TelephonySender:
+    """`mailfax.queue_runner.FaxSender` over a `Telephony` (opened lazily on first use)."""
+
+    def __init__(self, config: Config, telephony: Telephony | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.telephony = telephony
+        self.clock = clock
+        self._opening: asyncio.Lock | None = None
+
+    async def _phone(self) -> Telephony:
+        if self.telephony is None:
+            self._opening = self._opening or asyncio.Lock()
+            async with self._opening:
+                if self.telephony is None:
+                    self.telephony = await Telephony.open(self.config)
+        return self.telephony
+
+    async def send(self, job: SendRequest, pages: Sequence, *,
+                   on_progress: Callable[[SendProgress], None]) -> SendOutcome:
+        phone = await self._phone()
+        trunk = job.trunk
+        header = _Tti(job.header, self.clock(), trunk.local_ident, trunk.caller_id or trunk.local_ident,
+                      job.number, job.first_page, job.pages_total, job.job_id) if job.header else None
+        result = await phone.send_fax(trunk, job.dial, pages, header=header, on_progress=on_progress)
+        outcome = outcome_of(result, len(pages))
+        log.info("job %d call to %s: %s, %d/%d pages confirmed", job.job_id, job.dial,
+                 outcome.completion, outcome.pages_confirmed, len(pages))
+        return outcome
+
+
+def build_sender(config: Config) -> TelephonySender:
+    """The FaxSender ``mailfax serve`` uses when a trunk is configured."""
+    return TelephonySender(config)
