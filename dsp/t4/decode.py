@@ -12,14 +12,15 @@ paints the black runs into the page.
 
 Error handling (MH/MR): T.4 rows are delimited by EOL, so a row is bad when a code is
 invalid, the runs overshoot the width, the row ends short of the next EOL, or anything
-but fill sits between the row's end and the next EOL.  A bad row is replaced by a copy
+but fill sits between the row's end and the next EOL (stricter than spandsp, which
+keeps a damaged row that happens to add up to the width).  A bad row is replaced by a copy
 of the previous one (white for the first row) and decoding resumes at the next EOL; for
 MR the row after is decoded against the repaired row, as a real receiver must.  MMR
 (T.6) has no EOLs, so an error ends the page.
 
-End of page: two EOLs in a row (no row is empty, so the second EOL can only start RTC;
-waiting for all six would let one bit error in RTC swallow the page end) or EOFB (T.6
-§2.4.1.1).
+End of page: five EOLs in a row (RTC is six, T.4 §4.1.4; one may be lost to a bit
+error) or EOFB (T.6 §2.4.1.1).  Fewer will not do on the line: a bit error in a row's
+fill makes a false EOL right before the real one.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Stop(IntEnum):
 DATA_END, PAGE_END, ROWS_FULL, NO_SPACE, FATAL = (int(s) for s in Stop)
 # Indices into `LineState.vals`.
 _REF_N, _ONE_D, _EOLS, _EOL_MODE, _BAD_RUN, _LONGEST = range(6)
-END_EOLS = 2  # consecutive EOLs that end a page (see module docstring)
+END_EOLS = 5  # consecutive EOLs that end a page (see module docstring)
 PAD = 8  # zero bytes appended to the input so peeks never run off the end
 
 

@@ -93,3 +93,21 @@ def test_we_decode_the_tiffs_spandsp_writes(tmp_path, store_as):
     res = decode_page(reverse_bits_in_bytes(tp.data), tp.width, store_as, height=tp.height)
     assert res.bad_rows == 0 and res.page.same_pixels(page)
     assert np.array_equal(pillow_pages(blob)[0], page.rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coding", ["mh", "mr"])
+@pytest.mark.parametrize("seed", range(8))
+def test_random_bit_errors_against_spandsp(tmp_path, coding, seed):
+    """Scattered bit errors: both find the page end and keep every row; we flag at least as
+    many bad rows (we also reject rows that add up to the width but leave codes before EOL)."""
+    page = _page(1728, 200)
+    bits = bytes_to_bits(encode_page(page, coding, k=4, min_row_bits=200), lsb_first=False)
+    rng = np.random.default_rng(seed)
+    bits[rng.choice(bits.size - 200, 8, replace=False)] ^= 1
+    theirs = spandsp_receive(bits, page.width, coding, tmp_path / "rx.tif")
+    ours = StreamDecoder(page.width, coding)
+    ours.feed(bits)
+    assert ours.finished and theirs.page_end_at is not None
+    assert ours.rows_so_far == theirs.rows.shape[0]
+    assert ours.bad_rows >= theirs.bad_rows

@@ -148,3 +148,20 @@ def test_endless_garbage_row_counts_once_and_decoding_goes_on():
     got = dec.page().rows
     assert dec.finished and dec.bad_rows == 1 and dec.rows_so_far == page.height
     assert np.array_equal(got[5], got[4]) and np.array_equal(np.delete(got, 5, 0), np.delete(page.rows, 5, 0))
+
+
+@pytest.mark.parametrize("coding", ["mh", "mr"])
+def test_bit_error_in_fill_is_not_a_page_end(coding):
+    """A 1 hit into a row's fill looks like an EOL right before the real one; RTC is more than that."""
+    rows = _page(10).rows.copy()
+    rows[8:12] = 0  # short rows, padded to min_row_bits with long fill
+    page = Page(rows)
+    bits, ends = _rows_bits(page, coding)
+    ones = np.flatnonzero(bits)
+    fill_start = ones[np.searchsorted(ones, ends) - 1] + 1  # the zero run before each EOL's 1
+    row = int(np.argmax(ends - fill_start))  # the row with the most fill
+    assert ends[row] - fill_start[row] > 40
+    bits[(fill_start[row] + ends[row]) // 2] = 1  # >= 11 zeros on both sides: a false EOL
+    dec = _feed(bits, coding, cuts=range(0, bits.size, 288))
+    assert dec.finished and dec.rows_so_far == page.height and dec.bad_rows == 0
+    assert dec.page().same_pixels(page)
