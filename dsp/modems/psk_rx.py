@@ -230,6 +230,14 @@ class PskReceiver:
         return out
 
 
+def inverse_steps(steps: np.ndarray) -> np.ndarray:
+    """Bit pattern for each phase change, from a table of phase change per bit pattern."""
+    inv = np.zeros(8, np.int64)
+    for bits, step in enumerate(steps):
+        inv[step] = bits
+    return inv
+
+
 def bits_of(items: list[RxItem]) -> np.ndarray:
     """All the bits in a receiver's output, concatenated."""
     parts = [x for x in items if isinstance(x, np.ndarray)]

@@ -123,7 +123,6 @@ def _generate(count, state, scr, bits, bitpos, rate, constellation, steps3, step
     return out, bitpos, False
 
 
-
 @njit(cache=True)
 def _step(n, state, scr, bits, bitpos, tx_state, ring, coef, num, den, carrier, gain,
           rate, constellation, steps3, steps2):
@@ -132,6 +131,7 @@ def _step(n, state, scr, bits, bitpos, tx_state, ring, coef, num, den, carrier, 
                                           bits, bitpos, rate, constellation, steps3, steps2)
     n = shaping.samples_until_starved(tx_state, n, len(symbols), num, den)
     return shaping.modulate(symbols, n, tx_state, ring, coef, num, den, carrier, gain), bitpos, finished
+
 
 class V27terTransmitter(PskTransmitter):
     """V.27 ter transmitter (long training): training, the fed bits, closing ones."""
@@ -153,13 +153,6 @@ class V27terTransmitter(PskTransmitter):
         )
 
 
-def _inverse_steps(steps: np.ndarray) -> np.ndarray:
-    inv = np.zeros(8, np.int64)
-    for bits, step in enumerate(steps):
-        inv[step] = bits
-    return inv
-
-
 #: Training acceptance: equalizer SNR (dB) over the last 256 symbols of segment 4, where
 #: 8-PSK / 4-PSK reach a bit error rate (after the descrambler) of about 1e-4.
 SNR_MIN_DB = {4800: 17.0, 2400: 12.0}
@@ -179,7 +172,7 @@ def rx_config(rate: int) -> psk_rx.PskConfig:
         points=CONSTELLATION[sel].astype(np.complex128),
         point_phase=sel.astype(np.int64),
         point_amp=np.zeros(len(sel), np.int64),
-        step_bits=_inverse_steps(PHASE_STEPS_3 if rate == 4800 else PHASE_STEPS_2),
+        step_bits=psk_rx.inverse_steps(PHASE_STEPS_3 if rate == 4800 else PHASE_STEPS_2),
         n_step_bits=3 if rate == 4800 else 2,
         amp_bits=False,
         scrambler_kind=1,

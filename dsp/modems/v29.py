@@ -144,7 +144,6 @@ def _generate(count, state, scr, bits, bitpos, rate, seg2, seg3, constellation, 
     return out, bitpos, False
 
 
-
 @njit(cache=True)
 def _step(n, state, scr, bits, bitpos, tx_state, ring, coef, num, den, carrier, gain,
           rate, seg2, seg3, constellation, steps3, steps2):
@@ -183,13 +182,6 @@ class V29Transmitter(PskTransmitter):
         )
 
 
-def _inverse_steps(steps: np.ndarray) -> np.ndarray:
-    inv = np.zeros(8, np.int64)
-    for bits, step in enumerate(steps):
-        inv[step] = bits
-    return inv
-
-
 #: Training acceptance: equalizer SNR (dB) over the last 128 symbols of segment 3, where
 #: each constellation's bit error rate (after the descrambler) is about 1e-4 — below it
 #: T.30 should rather fall back to a slower rate.
@@ -216,7 +208,7 @@ def rx_config(rate: int) -> psk_rx.PskConfig:
         points=CONSTELLATION[sel].copy(),
         point_phase=(sel & 7).astype(np.int64),
         point_amp=(sel >> 3).astype(np.int64),
-        step_bits=_inverse_steps(PHASE_STEPS_2 if rate == 4800 else PHASE_STEPS_3),
+        step_bits=psk_rx.inverse_steps(PHASE_STEPS_2 if rate == 4800 else PHASE_STEPS_3),
         n_step_bits=2 if rate == 4800 else 3,
         amp_bits=rate == 9600,
         scrambler_kind=0,

@@ -111,7 +111,8 @@ def test_a_lost_packet_anywhere_in_training_never_gives_silent_garbage(impaired_
     packets = line.blocks(y)
     trained = 0
     for k in range(2, 14):
-        items = line.drive(v29.V29Receiver(9600), [None if i == k else p for i, p in enumerate(packets)])
+        with_loss = [None if i == k else p for i, p in enumerate(packets)]
+        items = line.drive(v29.V29Receiver(9600), with_loss)
         st = psk_rx.statuses(items)
         assert st in ([UP, TRAINING, OK, DOWN], [UP, TRAINING, Status.TRAINING_FAILED, DOWN], []), k
         if OK in st:
