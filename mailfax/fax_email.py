@@ -107,6 +107,17 @@ def body_lines(fax: ReceivedFax) -> list[str]:
     return ([gap, ""] if gap else []) + lines
 
 
+def _html(fax: ReceivedFax, cid: str) -> str:
+    """The HTML alternative: the same facts as a table, and page 1 shown inline (cid: URL, RFC 2392)."""
+    gap = missing_text(fax)
+    rows = [f"<tr><td colspan=2><b>{html.escape(gap)}</b></td></tr>"] if gap else []
+    for line in body_lines(fax)[2 if gap else 0:]:
+        key, _, value = line.partition(":")
+        rows.append(f"<tr><td>{html.escape(key)}</td><td>{html.escape(value.strip())}</td></tr>")
+    return (f"<html><body><table>{''.join(rows)}</table>"
+            f"<p><img src=\"cid:{cid[1:-1]}\" alt=\"page 1\" style=\"border:1px solid #888\"></p></body></html>\n")
+
+
 def _new_message(*, to: str, from_address: str, subject_text: str, message_id: str, now: float) -> EmailMessage:
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = from_address
@@ -144,11 +155,7 @@ def build_fax_email(fax: ReceivedFax, *, to: str, from_address: str, formats: Se
     msg.set_content("\n".join(lines) + "\n")
     if fax.pages:
         cid = email.utils.make_msgid(idstring="page1", domain=message_id.strip("<>").rpartition("@")[2] or "mailfax")
-        rows = "".join(f"<tr><td>{html.escape(l.split(':', 1)[0])}</td><td>{html.escape(l.split(':', 1)[1].strip())}"
-                       f"</td></tr>" if ":" in l and not l.startswith("INCOMPLETE") else
-                       (f"<tr><td colspan=2><b>{html.escape(l)}</b></td></tr>" if l else "") for l in lines)
-        msg.add_alternative(f"<html><body><table>{rows}</table><p><img src=\"cid:{cid[1:-1]}\" "
-                            f"alt=\"page 1\" style=\"border:1px solid #888\"></p></body></html>\n", subtype="html")
+        msg.add_alternative(_html(fax, cid), subtype="html")
         msg.get_payload()[1].add_related(output.thumbnail_png(fax.pages[0]), "image", "png", cid=cid,
                                          filename="page1.png", disposition="inline")
     _attach(msg, fax, formats, tiff_bytes)

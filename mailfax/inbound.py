@@ -30,6 +30,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 from mailfax.config import Config
@@ -148,8 +149,6 @@ class InboundService:
             if not appended:
                 log.info("fax %d: %s already holds %s (an earlier attempt)", rec.fax, target.label, rec.message_id)
         elif kind is TargetKind.ARCHIVE:
-            from pathlib import Path
-
             rec_meta = dict(fax.meta(), fax_id=rec.fax)
             name = attachment_name(fax, "tiff").rsplit(".", 1)[0] + f"-{rec.fax}"
             await asyncio.to_thread(archive, Path(rec.target["dir"]), name, tiff, rec_meta)
