@@ -3,7 +3,8 @@
 Phase B: DCS (with TSI) and TCF, then CFR or FTT; FTT steps down the rate ladder.
 Phase C: the page as one bit stream (non-ECM) or as ECM blocks of FCD frames.
 Phase D: MPS/EOP/EOM answered by MCF, RTP (page good, retrain first) or RTN (page bad:
-retrain, one step slower, and send it again, up to `max_page_retries`); in ECM, PPS-x
+retrain — at the same rate the first time, one step slower after — and send it again,
+up to `max_page_retries`); in ECM, PPS-x
 answered by MCF or PPR (send the listed frames again; after four PPRs for one block, CTC
 and a long retrain; when that fails to help, EOR), RNR answered by RR after a pause
 until T5.
@@ -182,11 +183,16 @@ class SenderStates:
         elif ev.fcf is FCF.RTP:
             self._page_done(retrain=True)
         elif ev.fcf is FCF.RTN:
+            # Resend policy: retrain at the same rate first (a failed short train or a
+            # burst of noise), one step slower after that, give up after max_page_retries.
             self._page_retries += 1
             if self._page_retries >= self.config.max_page_retries:
                 self._disconnect(Completion.PAGE_REJECTED)
             else:
-                self._fall_back()
+                if self._page_retries > 1:
+                    self._fall_back()
+                else:
+                    self.stats.retrains += 1
                 self._command(self._send_dcs_tcf)
         else:
             return False

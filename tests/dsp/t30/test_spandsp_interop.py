@@ -171,3 +171,24 @@ def test_spandsp_falls_back_on_our_ftt(tmp_path):
     assert res.stats.frames_sent.count("FTT") >= 2
     assert ours.pages_received()[0].same_pixels(pages[0])
 
+
+
+def test_minimum_scan_line_time_for_spandsp(tmp_path):
+    """spandsp asks for 20 ms per line: our DCS says 20 ms and our rows carry the fill."""
+    from tests.support import spandsp as sp_lib
+    import ctypes
+
+    pages = [text_page(12, 200, y_res=98)]
+    rx_file = str(tmp_path / "rx.tif")
+    sp = st.SpandspT30(False, rx_file=rx_file, ecm=False)
+    sp_lib.declare(sp_lib.load(), "t30_set_minimum_scan_line_time", ctypes.c_int, ctypes.c_void_p,
+                   ctypes.c_int)(sp.ctx, 20)
+    ours = OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages),
+                                            capabilities=Capabilities(ecm=False))))
+    Link(ours, SpandspSide(sp)).run(max_seconds=300)
+    assert ours.result().completion is Completion.OK
+    negotiated = next(e for e in ours.events if type(e).__name__ == "Negotiated").dcs
+    assert negotiated.min_scan_ms == 20 and negotiated.min_row_bits == 288
+    image = next(r for r in ours.requests if type(r).__name__ == "SendImage")
+    assert len(image.bits) >= 200 * 288  # every row lasts at least 20 ms at 14400 bit/s
+    assert read_tiff(rx_file)[0].same_pixels(pages[0])
