@@ -5,6 +5,10 @@ socket is readable it drains every waiting datagram into the endpoint with ``loo
 as ``now`` (one wake-up for a burst, not one per datagram: hundreds of calls send 50 frames
 a second each), then sends the endpoint's output, hands its events to the application and
 keeps one ``loop.call_at`` armed at ``get_timer()``.  No protocol logic lives here.
+
+Why not an ``asyncio.DatagramProtocol``?  Its transport reads one datagram per loop
+iteration and keeps the default socket buffers; in `benchmarks/iax.py` (200 calls, both
+ways) that version lost about a quarter of the frames and used more CPU, this one lost none.
 """
 
 from __future__ import annotations

@@ -97,3 +97,10 @@ def test_datetime_ie_packs_the_rfc_fields() -> None:
     assert value == (21 | 5 << 5 | 7 << 11 | 26 << 16 | 11 << 21 | 26 << 25)
     assert datetime_from_value(value) == when
     assert datetime_from_value(0) is None
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=64))
+def test_decoding_arbitrary_bytes_never_raises(data: bytes) -> None:
+    frame = decode(data)
+    assert frame is None or isinstance(frame, (FullFrame, MiniFrame, MetaFrame))
