@@ -35,7 +35,7 @@ _MAX_ROW_BITS = 1 << 16
 _BAD_CODE = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 1], np.uint8)  # no run or mode code starts so
 
 
-def _eol_ends(bits: np.ndarray) -> np.ndarray:
+def eol_ends(bits: np.ndarray) -> np.ndarray:
     """Indices of the 1s that end an EOL (preceded by >= 11 zeros within ``bits``)."""
     ones = np.flatnonzero(bits)
     if ones.size == 0:
@@ -96,13 +96,13 @@ class StreamDecoder:
             return
         buf = np.concatenate([self._pending, bits]) if self._pending.size else bits.copy()
         if not self._synced:
-            ends = _eol_ends(buf)
+            ends = eol_ends(buf)
             if ends.size == 0:
                 self._pending = buf[-_EOL_ZEROS:]
                 return
             buf = buf[ends[0] - _EOL_ZEROS :]
             self._synced = True
-        ends = _eol_ends(buf)
+        ends = eol_ends(buf)
         tag = 1 if self._code == 1 else 0
         ends = ends[ends + tag < buf.size]  # MR: the tag bit after the EOL must be here too
         if ends.size == 0:
@@ -129,7 +129,7 @@ class StreamDecoder:
         tail = np.concatenate([self._pending, bits])  # the last 24 bits before these, and these
         self._mmr_chunks.append(bits.copy())
         self._pending = tail[-24:]
-        ends = _eol_ends(tail)
+        ends = eol_ends(tail)
         if ends.size >= 2 and np.any(np.diff(ends) == 12):  # EOFB: EOL EOL
             run = self._decode_mmr()
             self._blocks = [run.paint(self.width)]

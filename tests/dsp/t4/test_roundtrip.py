@@ -11,7 +11,7 @@ from dsp.t4 import (
     SCAN_LINE_TIMES_MS, Page, bits_to_bytes, bytes_to_bits, decode_page, encode_page, min_row_bits,
     reverse_bits_in_bytes,
 )
-from dsp.t4.stream import _eol_ends
+from dsp.t4.stream import eol_ends
 
 CODINGS = [("mh", 2), ("mr", 2), ("mr", 4), ("mmr", 2)]
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -64,7 +64,7 @@ def test_round_trip(page, coding, rtc, align, min_bits):
 
 
 def _eol_layout(data: bytes) -> np.ndarray:
-    return _eol_ends(bytes_to_bits(data, lsb_first=False))
+    return eol_ends(bytes_to_bits(data, lsb_first=False))
 
 
 @pytest.mark.parametrize("coding,k", CODINGS[:3])

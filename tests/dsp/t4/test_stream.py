@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dsp.t4 import Page, StreamDecoder, bits_to_bytes, bytes_to_bits, encode_page
-from dsp.t4.stream import _eol_ends
+from dsp.t4.stream import eol_ends
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOISE = np.tile(np.array([1, 0, 1, 1, 0, 1, 0, 0], np.uint8), 12)  # no run of 11 zeros: no false EOL
@@ -41,7 +41,7 @@ def _feed(bits: np.ndarray, coding: str, cuts=(), width: int = 1728) -> StreamDe
 def _corrupt_rows(bits: np.ndarray, rows: list[int], coding: str) -> np.ndarray:
     """Overwrite the first 10 bits of each row's data with 0000000001 (never a valid code)."""
     bits = bits.copy()
-    ends = _eol_ends(bits)
+    ends = eol_ends(bits)
     tag = 1 if coding == "mr" else 0
     for y in rows:
         start = ends[y] + 1 + tag
@@ -125,7 +125,7 @@ def test_bits_after_rtc_are_ignored():
 
 def _rows_bits(page: Page, coding: str) -> tuple[np.ndarray, np.ndarray]:
     bits = _line_bits(page, coding)
-    return bits, _eol_ends(bits)
+    return bits, eol_ends(bits)
 
 
 @pytest.mark.parametrize("coding", ["mh", "mr"])
