@@ -20,6 +20,7 @@ Use::
     while (event := ep.next_event()) is not None: ...   # IncomingCall, VoiceReceived, ...
     ep.send_voice(call, alaw_160_bytes, now)  # every 20 ms once answered
 
-or ``await iax.aio.open_endpoint(("0.0.0.0", 4569), options)`` and call
-``protocol.transmit()`` after API calls.
+or ``proto = await iax.aio.open_endpoint(("0.0.0.0", 4569), options)`` and
+``proto.act("place_call", addr, "5551234")`` (supplies ``now``, transmits).  Always give
+the API the current ``now``: a stale one misplaces timestamps and time-outs.
 """

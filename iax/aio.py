@@ -51,6 +51,13 @@ class IaxProtocol:
     def now(self) -> float:
         return self._loop.time()
 
+    def act(self, method: str, *args: object, **kwargs: object) -> object:
+        """Call an endpoint API method (``place_call``, ``answer``, ``send_voice``, ...) with
+        ``now=loop.time()``, then transmit what it queued."""
+        result = getattr(self.endpoint, method)(*args, now=self._loop.time(), **kwargs)
+        self.transmit()
+        return result
+
     def _readable(self) -> None:
         ep, recv = self.endpoint, self.sock.recvfrom
         now = self._loop.time()
@@ -129,8 +136,9 @@ async def open_endpoint(local: Addr, options: EndpointOptions, rng: random.Rando
                         on_event: Callable[[Event], None] | None = None) -> IaxProtocol:
     """Bind ``local`` and return the running protocol (``protocol.endpoint`` is the core).
 
-    After calling an API method of the endpoint (``place_call``, ``send_voice``, ...), call
-    ``protocol.transmit()`` so its frames leave at once.
+    Call API methods through ``protocol.act("answer", call)`` (it supplies ``now`` and
+    transmits), or call the endpoint with ``now=protocol.now()`` and then
+    ``protocol.transmit()``.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:

@@ -29,8 +29,7 @@ async def _call_over_udp() -> tuple[list, list]:
             offers = [e for e in got_b if isinstance(e, IncomingCall)]
             if offers:
                 break
-        eb.answer(offers[0].call, now=b.now())
-        b.transmit()
+        assert b.act("answer", offers[0].call)
         for _ in range(500):  # up to 5 s on a loaded machine
             await asyncio.sleep(0.01)
             if any(isinstance(e, CallAnswered) for e in got_a):
@@ -42,8 +41,7 @@ async def _call_over_udp() -> tuple[list, list]:
             a.transmit()
             b.transmit()
             await asyncio.sleep(max(0.0, start + (k + 1) * 0.02 - a.now()))
-        ea.hang_up(call, now=a.now())
-        a.transmit()
+        assert a.act("hang_up", call, "Normal Clearing")
         await asyncio.sleep(0.2)
         return got_a, got_b
     finally:
