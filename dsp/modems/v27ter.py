@@ -133,6 +133,22 @@ def _step(n, state, scr, bits, bitpos, tx_state, ring, coef, num, den, carrier, 
     return shaping.modulate(symbols, n, tx_state, ring, coef, num, den, carrier, gain), bitpos, finished
 
 
+def symbols(rate: int, bits: np.ndarray, *, tep: bool = False, reference: bool = False) -> np.ndarray:
+    """Every symbol of a whole transmission of `bits` (training, data, closing, tail);
+    ``reference=True`` runs the plain-Python generator.  For tests and inspection."""
+    state = np.zeros(5, np.int64)
+    state[_TEP] = int(tep)
+    scr = scrambler.v27ter_state(SCRAMBLER_START)
+    gen = _generate.py_func if reference else _generate
+    out, pos = [], 0
+    while True:
+        s, pos, finished = gen(256, state, scr, np.asarray(bits, np.uint8), pos, rate,
+                               CONSTELLATION, PHASE_STEPS_3, PHASE_STEPS_2)
+        out.append(s)
+        if finished:
+            return np.concatenate(out)
+
+
 class V27terTransmitter(PskTransmitter):
     """V.27 ter transmitter (long training): training, the fed bits, closing ones."""
 

@@ -153,6 +153,23 @@ def _step(n, state, scr, bits, bitpos, tx_state, ring, coef, num, den, carrier, 
     n = shaping.samples_until_starved(tx_state, n, len(symbols), num, den)
     return shaping.modulate(symbols, n, tx_state, ring, coef, num, den, carrier, gain), bitpos, finished
 
+def symbols(rate: int, bits: np.ndarray, *, tep: bool = False, reference: bool = False) -> np.ndarray:
+    """Every symbol of a whole transmission of `bits` (training, data, closing, tail);
+    ``reference=True`` runs the plain-Python generator.  For tests and inspection."""
+    seg2, seg3 = training_reference(rate)
+    state = np.zeros(6, np.int64)
+    state[_TEP] = int(tep)
+    scr = scrambler.v29_state(0)
+    gen = _generate.py_func if reference else _generate
+    out, pos = [], 0
+    while True:
+        s, pos, finished = gen(256, state, scr, np.asarray(bits, np.uint8), pos, rate, seg2, seg3,
+                               CONSTELLATION, PHASE_STEPS_3, PHASE_STEPS_2)
+        out.append(s)
+        if finished:
+            return np.concatenate(out)
+
+
 def _symbol_power(rate: int) -> float:
     if rate == 9600:
         return float(np.mean(np.abs(CONSTELLATION) ** 2))

@@ -181,6 +181,16 @@ def test_transmitter_block_size_independence(rate):
         assert np.array_equal(o, outs[0])
 
 
+@pytest.mark.parametrize("rate", RATES)
+def test_symbol_generator_compiled_matches_reference(rate):
+    bits = P.random_bits(8, 600)
+    fast = v29.symbols(rate, bits, tep=True)
+    assert np.array_equal(fast, v29.symbols(rate, bits, tep=True, reference=True))
+    tep = v29.TEP_SYMBOLS
+    assert np.all(fast[:tep] == v29.CONSTELLATION[0])       # echo protection tone
+    assert np.all(fast[tep: tep + v29.SEG1_SYMBOLS] == 0)   # then silence
+
+
 def test_carrier_down_while_noise_continues():
     bits = P.random_bits(2, 4800)
     sig = np.concatenate([P.our_signal(MODEM, 9600, bits), line.silence(8000)])
