@@ -11,7 +11,8 @@ are missing and why.  `build_alert_email` tells the fax master which delivery fa
 why, with the fax attached as PDF so it is never lost.
 
 How does it work?  Documents come from `mailfax.output` (G4 in PDF and PS; the TIFF is the
-stored TIFF-F, i.e. the line's own bytes when the call side supplied them).  Messages use
+stored TIFF-F, i.e. the line's own bytes when the call side supplied them).  When the stored
+TIFF-F is MMR, its strips go into the PDF as they are (`pdf_from_tiff_f`), as tiff2pdf does.  Messages use
 `email.policy.SMTP` (CRLF line ends, as IMAP APPEND wants).  Times are UTC and come from
 the fax (``started_at``) and the injected ``now`` (Date header), never from a clock.
 """
@@ -129,6 +130,26 @@ def _new_message(*, to: str, from_address: str, subject_text: str, message_id: s
     return msg
 
 
+def pdf_from_tiff_f(data: bytes) -> bytes | None:
+    """A PDF holding the TIFF-F's T.6 strips as they are (like libtiff's tiff2pdf: no decoding,
+    no re-encoding), or None when a page is not single-strip MMR in FillOrder 1."""
+    import img2pdf
+
+    from mailfax import tiff
+
+    try:
+        images = tiff.read_tiff(data)
+    except Exception:
+        return None
+    singles = []
+    for im in images:
+        if im.compression != tiff.COMP_T6 or im.fill_order != 1 or len(im.strips) != 1 or im.photometric != 0:
+            return None
+        x_res, y_res = tiff.fax_resolution(im.x_dpi, im.y_dpi)
+        singles.append(tiff.write_tiff([tiff.CodedPage(im.strips[0], im.width, im.height, "mmr", x_res, y_res)]))
+    return img2pdf.convert(singles)
+
+
 def _attach(msg: EmailMessage, fax: ReceivedFax, formats: Sequence[str], tiff_bytes: bytes | None) -> None:
     if not fax.pages:
         return
@@ -136,7 +157,7 @@ def _attach(msg: EmailMessage, fax: ReceivedFax, formats: Sequence[str], tiff_by
         if fmt == "tiff":
             data = tiff_bytes if tiff_bytes is not None else output.write_document(fax.pages, output.OutputFormat.TIFF)
         elif fmt == "pdf":
-            data = output.to_pdf(fax.pages)
+            data = (pdf_from_tiff_f(tiff_bytes) if tiff_bytes is not None else None) or output.to_pdf(fax.pages)
         else:
             data = output.to_postscript(fax.pages)
         main, sub = MIME[fmt]

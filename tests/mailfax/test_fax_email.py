@@ -109,3 +109,29 @@ def test_alert_carries_the_reason_and_the_fax(pages):
     body = msg.get_body(("plain",)).get_content()
     assert "550 5.1.1 no such user" in body and "mailfax redeliver 9" in body
     assert list(attachments(msg)) == ["fax-2026-11-26-1333-from-4989555123.pdf"]
+
+
+def test_pdf_from_mmr_tiff_passes_the_strips_through(pages):
+    from mailfax import tiff
+    from mailfax.fax_email import pdf_from_tiff_f
+
+    stored = tiff_of(sample_fax(pages))
+    pdf = pdf_from_tiff_f(stored)
+    strips = [im.strips[0] for im in tiff.read_tiff(stored)]
+    assert all(f"/Length {len(s)}".encode() in pdf and s in pdf for s in strips)  # stored G4 data as is
+    for got, page in zip(gs_pages(pdf, 204, 196), pages, strict=True):
+        assert np.array_equal(got, page.rows)
+
+
+def test_pdf_from_mh_line_bytes_falls_back_to_the_pages(pages):
+    from dsp.t4 import encode_page
+    from mailfax.fax_email import pdf_from_tiff_f
+    from mailfax.received import CodedLinePage
+
+    coded = tuple(CodedLinePage(encode_page(p, "mh"), p.width, p.height, "mh") for p in pages)
+    stored = tiff_of(sample_fax(pages=(), coded=coded))
+    assert pdf_from_tiff_f(stored) is None
+    pdf = attachments(build(sample_fax(pages, coded=coded), tiff_bytes=stored))
+    (data,) = pdf.values()
+    for got, page in zip(gs_pages(data, 204, 196), pages, strict=True):
+        assert np.array_equal(got, page.rows)
