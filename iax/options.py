@@ -44,6 +44,12 @@ class EndpointOptions:
     allow_plaintext: bool = False         # as a caller: answer a plaintext-only AUTHREQ
     epoch_offset: float = 0.0             # now + epoch_offset = Unix time (for DATETIME)
 
+    def __post_init__(self) -> None:
+        bad = [f for f in self.formats if f not in (Format.ALAW, Format.ULAW, Format.SLINEAR)]
+        if bad or not self.formats:
+            raise ValueError(f"formats must be A-law, u-law or slin (fax does not survive "
+                             f"compressed codecs), got {self.formats!r}")
+
     def peer_named(self, name: str | None) -> Peer | None:
         if not name:
             return None
