@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import shutil
 import tempfile
 import time
 import uuid
@@ -28,12 +29,10 @@ from mailfax.received import DeliveryState, TargetKind
 from mailfax.rules import load_rules
 from mailfax.rules_in import ImapTarget
 from tests.support import mailservers
-from tests.support.received_faxes import attachments, gs_pages, parse, pillow_tiff_pages, real_pages, sample_fax
+from tests.support.received_faxes import (attachments, free_port, gs_pages, parse, pillow_tiff_pages, real_pages,
+                                          sample_fax)
 
 pytestmark = pytest.mark.servers
-
-OWN_IMAP_PORT = 1144
-
 
 class Clock:
     def __init__(self) -> None:
@@ -172,17 +171,18 @@ def test_5xx_from_postfix_alerts_the_fax_master(tmp_path, postfix, pages):
 
 @pytest.fixture(scope="module")
 def own_dovecot(postfix):
-    """A second Dovecot (port 1144), not started: tests start it when they want it up."""
+    """A second Dovecot on a free port, not started: tests start it when they want it up."""
     workdir = Path(tempfile.mkdtemp(prefix="mailfax-dovecot-j-", dir="/var/tmp"))
     workdir.chmod(0o755)
-    server = mailservers.Dovecot(workdir, port=OWN_IMAP_PORT)
+    server = mailservers.Dovecot(workdir, port=free_port())
     yield server
     server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_imap_down_when_the_fax_arrives(tmp_path, own_dovecot, pages):
     folder = f"Faxes-{uuid.uuid4().hex[:8]}"
-    rules = (f"inbound: [{{deliver: {{imap: [{{host: 127.0.0.1, port: {OWN_IMAP_PORT}, user: alice@mail.test, "
+    rules = (f"inbound: [{{deliver: {{imap: [{{host: 127.0.0.1, port: {own_dovecot.port}, user: alice@mail.test, "
              f"password: secret, folder: {folder}}}]}}}}]\n")
     clock = Clock()
     svc = service(tmp_path, rules, clock)
@@ -195,15 +195,16 @@ def test_imap_down_when_the_fax_arrives(tmp_path, own_dovecot, pages):
     step(svc)
     (d,) = svc.store.deliveries(fid)
     assert d.state is DeliveryState.DELIVERED and d.attempts == 2
-    (raw,) = imap_fetch(OWN_IMAP_PORT, "alice@mail.test", folder, d.message_id)
+    (raw,) = imap_fetch(own_dovecot.port, "alice@mail.test", folder, d.message_id)
     check_pages(parse(raw), pages)
 
 
 def test_wrong_imap_password_is_permanent_and_alerts(tmp_path, own_dovecot, postfix, pages):
     """Last: a failed login makes this Dovecot slow down the next logins from 127.0.0.1."""
-    rules = (f"inbound: [{{deliver: {{imap: [{{host: 127.0.0.1, port: {OWN_IMAP_PORT}, user: alice@mail.test, "
+    rules = (f"inbound: [{{deliver: {{imap: [{{host: 127.0.0.1, port: {own_dovecot.port}, user: alice@mail.test, "
              f"password: wrong, folder: Faxes}}]}}}}]\n")
-    own_dovecot.start() if not _listening(OWN_IMAP_PORT) else None
+    if not _listening(own_dovecot.port):
+        own_dovecot.start()
     svc = service(tmp_path, rules, Clock())
     fid = svc.accept_received(sample_fax(pages))
     step(svc)
