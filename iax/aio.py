@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import random
 import socket
+import time
 from collections.abc import Callable
 
 from .endpoint import Endpoint
@@ -149,5 +151,8 @@ async def open_endpoint(local: Addr, options: EndpointOptions, rng: random.Rando
     except OSError:
         sock.close()
         raise
+    if not options.epoch_offset:  # lets REGACK carry DATETIME (Unix time = now + offset)
+        options = dataclasses.replace(
+            options, epoch_offset=time.time() - asyncio.get_running_loop().time())
     endpoint = Endpoint(options, rng or random.SystemRandom())
     return IaxProtocol(endpoint, sock, on_event)
