@@ -405,7 +405,8 @@ def decode_page(data: bytes, width: int, coding: str, *, x_res: int = 204, y_res
 
     With ``height`` the page has exactly that many rows: decoding stops there, and rows
     the data lacks (truncation, an MMR error) are repeats of the last row, counted bad.
-    ``complete`` is true when RTC/EOFB was seen or ``height`` rows were decoded.
+    ``complete`` is true when RTC/EOFB was seen or ``height`` rows were decoded.  The page
+    is allocated at ``height`` x ``width``: bound both before trusting them from a file.
     """
     check_args(width, coding)
     if height is not None and height < 0:
