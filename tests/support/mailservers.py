@@ -85,6 +85,8 @@ class Postfix:
     transports: dict[str, str] = field(default_factory=dict)
     relay_domains: list[str] = field(default_factory=list)
     master_entries: dict[str, str] = field(default_factory=dict)
+    #: extra main.cf parameters, e.g. ``{"faxpipe_destination_recipient_limit": "1"}``
+    settings: dict[str, str] = field(default_factory=dict)
 
     def _main_settings(self) -> dict[str, str]:
         uid, gid = vmail_ids()
@@ -114,6 +116,7 @@ class Postfix:
             settings["transport_maps"] = "inline:{ " + pairs + " }"
         else:
             settings["transport_maps"] = ""
+        settings.update(self.settings)
         return settings
 
     def apply(self) -> None:
