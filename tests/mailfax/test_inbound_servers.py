@@ -223,3 +223,67 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+HEADER_ROWS = 80  # the sender's TTI line lives in the top ~8 mm of a fine page
+
+
+@pytest.mark.slow
+def test_fax_over_iax2_arrives_in_an_imap_folder(tmp_path, dovecot):
+    """End to end in real time: email -> our sending terminal -> IAX2 on loopback -> our
+    receiving terminal -> stored -> IMAP APPEND into a new folder of alice's; the PDF and
+    TIFF found there are the sent pages (below the TTI line), pixel for pixel."""
+    from mailfax.app import start_gateway
+    from mailfax.received import ReceivedStore
+    from mailfax.store import Store
+    from tests.support import mailfax_samples as samples
+
+    folder = f"Faxes-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    (tmp_path / "rules.yaml").write_text(
+        "outbound: [{name: local, from: {relays: [127.0.0.0/8]}, numbers: {international: true}}]\n"
+        f"inbound: [{{deliver: {{imap: [{{host: 127.0.0.1, port: {dovecot.port}, user: alice@mail.test, "
+        f"password: secret, folder: {folder}}}], formats: [pdf, tiff]}}}}]\n")
+    (tmp_path / "mailfax.yaml").write_text(
+        f"smtp: {{listen: 127.0.0.1:{port}}}\nfax: {{domains: [fax.localhost]}}\n"
+        f"storage: {{data_dir: {tmp_path / 'data'}}}\nrules: rules.yaml\n")
+    cfg = load_config(tmp_path / "mailfax.yaml")
+    store = Store.open(cfg.storage)
+    received = ReceivedStore.open(cfg.storage)
+
+    async def main():
+        gw = await start_gateway(cfg, load_rules(None, cfg), store, poll=0.2)
+        try:
+            msg = samples.message("doc.txt", to="+15555550199@fax.localhost", sender="alice@localhost")
+            await asyncio.to_thread(_smtp_send, port, msg)
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline:
+                done = [d for d in received.deliveries() if d.state is DeliveryState.DELIVERED]
+                if done:
+                    return done[0]
+                await asyncio.sleep(0.5)
+            raise TimeoutError(f"not delivered: {received.deliveries()} jobs {store.jobs()}")
+        finally:
+            await gw.stop()
+
+    d = asyncio.run(main())
+    (raw,) = imap_fetch(dovecot.port, "alice@mail.test", folder, d.message_id)
+    msg = parse(raw)
+    assert msg["Subject"].startswith("Fax from +1 555 0100")
+    job = store.jobs()[0]
+    sent = store.load_pages(job.id)
+    att = attachments(msg)
+    pdf = next(v for k, v in att.items() if k.endswith(".pdf"))
+    tif = next(v for k, v in att.items() if k.endswith(".tif"))
+    for decoded in (gs_pages(pdf, 204, 196), pillow_tiff_pages(tif)):
+        assert len(decoded) == len(sent) == job.pages_confirmed
+        for got, page in zip(decoded, sent):
+            assert got.shape == page.rows.shape
+            assert np.array_equal(got[HEADER_ROWS:], page.rows[HEADER_ROWS:])
+
+
+def _smtp_send(port: int, msg) -> None:
+    import smtplib
+
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        s.send_message(msg, from_addr="alice@localhost", to_addrs=["+15555550199@fax.localhost"])
