@@ -291,3 +291,14 @@ def test_trains_at_snr_25_db_where_spandsp_refuses(rate):
         theirs += rx.trained()
     assert ours == 3
     assert theirs == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("ppm", [100.0, -100.0])
+def test_one_minute_page_with_clock_and_carrier_offsets(rate, ppm):
+    """Timing and carrier loops hold a full minute of data (no equalizer walk-off)."""
+    trial = P.line_trial(MODEM, rate, 3, n_bits=rate * 60, clock_ppm=ppm, level_db=-20.0,
+                         freq_offset_hz=-10.0 if ppm > 0 else 10.0, codec="alaw",
+                         snr_db=P.PRACTICAL_SNR[(MODEM, rate)] + 3.0)
+    assert trial.exact
