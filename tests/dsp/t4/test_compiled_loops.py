@@ -52,3 +52,21 @@ def test_decoders_agree_on_clean_and_damaged_data(page, coding, flips, height):
     a = compiled_decode.decode_page(bytes(data), page.width, coding, height=height)
     b = plain_decode.decode_page(bytes(data), page.width, coding, height=height)
     assert a.page.same_pixels(b.page) and (a.bad_rows, a.complete) == (b.bad_rows, b.complete)
+
+
+def test_any_non_zero_pixel_is_black_in_both():
+    rng = np.random.default_rng(4)
+    rows = (rng.random((5, 2700)) < 0.3).astype(np.uint8)
+    loud = Page(rows * np.uint8(255))
+    for coding in ("mh", "mr", "mmr"):
+        want = compiled_encode.encode_page(Page(rows), coding)
+        assert compiled_encode.encode_page(loud, coding) == want == plain_encode.encode_page(loud, coding)
+
+
+def test_views_of_larger_arrays_encode_like_copies():
+    rng = np.random.default_rng(6)
+    big = (rng.random((12, 3 * 1728)) < 0.2).astype(np.uint8)
+    for view in (big[2:9, 1728:3456], big[:, ::3], big[1:, 5:1733]):
+        for coding in ("mh", "mmr"):
+            assert compiled_encode.encode_page(Page(view), coding) == compiled_encode.encode_page(
+                Page(np.ascontiguousarray(view)), coding)
