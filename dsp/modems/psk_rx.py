@@ -33,7 +33,13 @@ the caller slices the input, and a 20 ms block costs one call):
    A running error average gives `quality` (dB).
 
 `fillin(n)` runs n zero samples with every decision and adaptation frozen: carrier state,
-training progress, timing and equalizer sustain the status quo across a lost packet.
+training progress, timing and equalizer sustain the status quo across a lost packet (no
+bits come out for it), and stay frozen until the filter and equalizer hold real samples
+again.  A loss during the alternation restarts its sizing; one that hides the start of the
+training sequence makes the search look for it at any later offset and carrier turn.
+
+Carrier down comes about 10 ms after the signal stops, in silence or continuing noise;
+its report carries the data SNR from just before the signal's tail.
 
 The loop itself is `psk_rx_loop.rx_block` (numba); ``reference=True`` runs its plain-Python
 twin ``rx_block.py_func`` (tests check they agree).
