@@ -111,3 +111,22 @@ def test_random_bit_errors_against_spandsp(tmp_path, coding, seed):
     assert ours.finished and theirs.page_end_at is not None
     assert ours.rows_so_far == theirs.rows.shape[0]
     assert ours.bad_rows >= theirs.bad_rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coding", ["mh", "mr"])
+def test_full_a4_text_page_both_ways(tmp_path, coding):
+    """A whole A4 fine page of gs-rendered text, spandsp -> us and us -> spandsp, at 9600 bit/s, 10 ms."""
+    from tests.dsp.t4.helpers import pillow_pages, render
+
+    tif = render(tmp_path, "tiffg4", (1728, 2292), (204, 196), "page.tif")
+    page = Page(pillow_pages(tif.read_bytes())[0])
+    min_bits = min_row_bits(9600, 10)
+    dec = StreamDecoder(page.width, coding)
+    bits = spandsp_transmit(tif, coding, min_bits)
+    for i in range(0, bits.size, 192):  # 20 ms at 9600 bit/s
+        dec.feed(bits[i : i + 192])
+    assert dec.finished and dec.bad_rows == 0 and dec.page().same_pixels(page)
+    ours = bytes_to_bits(encode_page(page, coding, k=2, min_row_bits=min_bits), lsb_first=False)
+    got = spandsp_receive(ours, page.width, coding, tmp_path / "rx.tif")
+    assert got.bad_rows == 0 and np.array_equal(got.rows, page.rows)
