@@ -5,7 +5,10 @@
 - On corrupted MH streams it counts the same bad rows as our StreamDecoder and repairs
   them the same way (repeat the previous row); on MR the rows outside the damaged K group
   agree.
-- Our StreamDecoder decodes what spandsp's transmitter (t4_tx) sends.
+- Our StreamDecoder decodes what spandsp's transmitter (t4_tx) sends, and decode_page the
+  MH/MR/MMR TIFF-F files its receiver writes.
+- Slow: scattered random bit errors (both keep every row and find RTC; we flag at least as
+  many bad rows) and a full A4 text page both ways.
 """
 
 from __future__ import annotations
