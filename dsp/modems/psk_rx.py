@@ -6,8 +6,10 @@ the caller slices the input, and a 20 ms block costs one call):
 1. **Mix down** with the exact carrier table (`shaping.carrier_table`) and keep a ring of
    complex baseband samples.
 2. **Carrier detect** on the raw mean square over 5 ms windows (`recovery`): "on" gates the
-   search for the training's alternation; "off" is 9 dB under the training level, for two
-   windows, so continuing line noise still ends the carrier.
+   search for the training's alternation; "off" is 9 dB under the training level, so
+   continuing line noise still ends the carrier.  A quiet window is first treated as a
+   gap (a lost packet played out as silence: decisions and learning pause, as for
+   `fillin`); 30 ms of quiet is the end of the carrier, so 20 ms gaps do not end a page.
 3. **Searching** (``IDLE``): the matched filter (`shaping.RxBank`) is evaluated at every
    sample; per window the DC-free |y|^2 is correlated with the symbol rate.  Two windows
    with a strong, coherent symbol-rate tone mean an alternation (V.29 segment 2, V.27 ter
@@ -38,7 +40,7 @@ bits come out for it), and stay frozen until the filter and equalizer hold real 
 again.  A loss during the alternation restarts its sizing; one that hides the start of the
 training sequence makes the search look for it at any later offset and carrier turn.
 
-Carrier down comes about 10 ms after the signal stops, in silence or continuing noise;
+Carrier down comes about 35 ms after the signal stops, in silence or continuing noise;
 its report carries the data SNR from just before the signal's tail.
 
 The loop itself is `psk_rx_loop.rx_block` (numba); ``reference=True`` runs its plain-Python
@@ -103,6 +105,7 @@ class PskConfig:
     on_dbm0: float = -48.0
     off_dbm0: float = -52.0
     rel_off_db: float = -9.0
+    off_windows: int = 6           # 5 ms windows of quiet = carrier down (bridges 20 ms gaps)
 
 
 class PskReceiver:
@@ -143,6 +146,7 @@ class PskReceiver:
         # How far into the training a loss during the alternation can hide its start.
         ci[loop.CI_SEARCH] = int(math.ceil(160 / rb.sps)) + ci[loop.CI_HOLD] + cfg.detect_window
         ci[loop.CI_ONES] = cfg.ones_symbols
+        ci[loop.CI_OFF_WINDOWS] = cfg.off_windows
         cf = np.zeros(loop.CF_LEN, np.float64)
         cf[loop.CF_SPS] = rb.sps
         cf[loop.CF_ON_MS] = recovery.dbm0_mean_square(cfg.on_dbm0)

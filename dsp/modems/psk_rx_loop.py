@@ -41,7 +41,7 @@ EV_CARRIER_UP, EV_CARRIER_DOWN, EV_TRAINING, EV_TRAINED, EV_FAILED = 1, 2, 3, 4,
 # ---- integer configuration ----------------------------------------------------------
 (CI_P, CI_H, CI_NUM, CI_DEN, CI_W, CI_FLIP, CI_AMP_BITS, CI_NSTEP, CI_SCR_KIND,
  CI_DATA_PREV, CI_ALT_MAX, CI_Q, CI_WARM, CI_KPHASE, CI_HOLD, CI_SEARCH, CI_ONES,
- CI_LEN) = range(18)
+ CI_OFF_WINDOWS, CI_LEN) = range(19)
 # ---- float configuration ------------------------------------------------------------
 (CF_SPS, CF_ON_MS, CF_OFF_MS, CF_REL_OFF, CF_SNR_MIN, CF_MU_TRAIN, CF_MU_DATA,
  CF_K1_TRAIN, CF_K2_TRAIN, CF_K1_DATA, CF_K2_DATA, CF_KT_TRAIN, CF_KT_DATA, CF_KT2,
@@ -49,7 +49,7 @@ EV_CARRIER_UP, EV_CARRIER_DOWN, EV_TRAINING, EV_TRAINED, EV_FAILED = 1, 2, 3, 4,
 # ---- integer state ------------------------------------------------------------------
 (SI_STATE, SI_CI, SI_HPOS, SI_WCNT, SI_WTAINT, SI_NWIN, SI_HALF, SI_EQPOS, SI_SYMCNT,
  SI_PAR, SI_TIDX, SI_PREV, SI_LOWCNT, SI_DETN, SI_UP, SI_ACQ, SI_HOLD, SI_LOST,
- SI_SKIP, SI_LEN) = range(20)
+ SI_SKIP, SI_QUIET, SI_LEN) = range(21)
 # ---- float state --------------------------------------------------------------------
 (SF_U, SF_GAIN, SF_PHI, SF_FREQ, SF_WACC, SF_REFMS, SF_TDRIFT, SF_MSE, SF_REFP, SF_QMSE,
  SF_PWR, SF_Q1, SF_Q2, SF_Q3, SF_LEN) = range(15)
@@ -82,6 +82,7 @@ def _start_symbols(st_i, st_f, st_c, eqring, taps, rms):
     st_i[SI_SYMCNT] = 0
     st_i[SI_DETN] = 0
     st_i[SI_LOWCNT] = 0
+    st_i[SI_QUIET] = 0
     st_i[SI_HOLD] = 0
     st_i[SI_LOST] = 0
     st_f[SF_Q1] = 0.0
@@ -168,7 +169,10 @@ def _window_end(st_i, st_f, cfg_i, cfg_f, winy, acc_p, acc_e, acq_tab, eqring, t
         st_i[SI_LOWCNT] += 1
     else:
         st_i[SI_LOWCNT] = 0
-    if st_i[SI_LOWCNT] >= 2:
+    # A quiet window may be a gap (a lost packet played out as silence): treat it like a
+    # fill-in; only a quiet spell longer than such gaps is the end of the carrier.
+    st_i[SI_QUIET] = 1 if st_i[SI_LOWCNT] > 0 else 0
+    if st_i[SI_LOWCNT] >= cfg_i[CI_OFF_WINDOWS]:
         q = math.nan
         if state == DATA:
             q = _snr_db(cfg_f[CF_DATA_POWER], st_f[SF_Q3] if st_f[SF_Q3] > 0.0 else st_f[SF_QMSE])
@@ -177,6 +181,7 @@ def _window_end(st_i, st_f, cfg_i, cfg_f, winy, acc_p, acc_e, acq_tab, eqring, t
         st_i[SI_STATE] = IDLE
         st_i[SI_UP] = 0
         st_i[SI_NWIN] = 0
+        st_i[SI_QUIET] = 0
     return ne
 
 
@@ -188,7 +193,7 @@ def _descramble(kind, scr, bit):
 
 
 @njit(cache=True)
-def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_phase,
+def _symbol(z, gap, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_phase,
             points, point_phase, point_amp, step_bits, detr, dete, scr, scr_init,
             bits_out, nb, ev_code, ev_pos, ev_q, ne):
     """One equalised symbol through the training / data state machine."""
@@ -199,10 +204,10 @@ def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_p
     phi = st_f[SF_PHI]
     rot = complex(math.cos(phi), -math.sin(phi))
     r = z * rot
-    if fill or st_i[SI_HOLD] > 0:
-        # Lost audio, or the equalizer still holds some of it: keep time (training index,
+    if gap or st_i[SI_HOLD] > 0:
+        # Lost or silent audio, or the equalizer still holds some of it: keep time (training index,
         # carrier phase advance), learn nothing, judge nothing.
-        if fill:
+        if gap:
             st_i[SI_HOLD] = cfg_i[CI_HOLD]
             if state == ALT_TRACK:
                 # The training sequence may start unseen: search it at any offset later.
@@ -213,7 +218,7 @@ def _symbol(z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_p
         st_f[SF_PHI], _ = recovery.pll_step(phi, st_f[SF_FREQ], 0.0, 0.0, 0.0)
         if state == TRAIN and st_i[SI_TIDX] < len(train) - 1:
             st_i[SI_TIDX] += 1
-        if state != DATA or fill:
+        if state != DATA or gap:
             return nb, ne
         # Data: still decide (bits keep their count), but adapt nothing.
         return _decide(r, st_i, cfg_i, points, point_phase, point_amp, step_bits, scr,
@@ -409,6 +414,7 @@ def rx_block(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, tr
             winy[w] = shaping.rx_filter_at(hist, hp, -h, 0, bank, h)
         else:
             # 3. T/2 samples where the timing loop puts them
+            gap = fill or st_i[SI_QUIET] != 0
             u = st_f[SF_U] - 1.0
             while u < 1.0 - h:
                 off = math.floor(u)
@@ -425,7 +431,7 @@ def rx_block(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, tr
                     continue
                 st_i[SI_HALF] = 1
                 state = st_i[SI_STATE]
-                if state >= ALT_PHASE and state != FAILED and not fill and st_i[SI_HOLD] == 0:
+                if state >= ALT_PHASE and state != FAILED and not gap and st_i[SI_HOLD] == 0:
                     te = recovery.gardner(st_c[SC_YPREV], st_c[SC_YMID], y) / cfg_f[CF_DATA_POWER]
                     kt = cfg_f[CF_KT_DATA] if state == DATA else cfg_f[CF_KT_TRAIN]
                     st_f[SF_TDRIFT] -= cfg_f[CF_KT2] * te
@@ -434,7 +440,7 @@ def rx_block(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, tr
                     u += st_f[SF_TDRIFT]
                 st_c[SC_YPREV] = y
                 z = equalizer.output(taps, eqring, pos)
-                if fill and (state == ALT_WARM or state == ALT_PHASE):
+                if gap and (state == ALT_WARM or state == ALT_PHASE):
                     # Audio lost while sizing up the alternation: start that over once the
                     # filter and equalizer hold real samples again.
                     st_i[SI_STATE] = ALT_WARM
@@ -451,13 +457,13 @@ def rx_block(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, tr
                         st_c[SC_S1] = 0j
                     continue
                 if state == ALT_PHASE:
-                    if not fill:
+                    if not gap:
                         _alt_phase(z, st_i, st_f, st_c, cfg_i, cfg_f, alt, eqring, taps)
                     continue
                 if state == FAILED:
                     continue
                 nb, ne = _symbol(
-                    z, fill, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_phase,
+                    z, gap, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_phase,
                     points, point_phase, point_amp, step_bits, detr, dete, scr, scr_init,
                     bits_out, nb, ev_code, ev_pos, ev_q, ne)
             st_f[SF_U] = u

@@ -121,6 +121,17 @@ def test_a_lost_packet_anywhere_in_training_never_gives_silent_garbage(impaired_
     assert trained >= 10
 
 
+@pytest.mark.parametrize("start", [9000, 9077])
+def test_20_ms_of_silence_mid_page_is_a_gap_not_the_end(start):
+    """A lost packet played out as silence (not fill-in): spandsp 0.0.6 loses the page."""
+    bits = P.random_bits(4, 3 * 9600)
+    y = line.LineModel(4, snr_db=30.0, codec="alaw").process(P.our_signal(MODEM, 9600, bits))
+    y[start: start + 160] = 0
+    items = v29.V29Receiver(9600).receive(y)
+    assert psk_rx.statuses(items) == [UP, TRAINING, OK, DOWN]
+    assert P.match(bits[-2000:], psk_rx.bits_of(items)).errors == 0
+
+
 def test_packet_loss_never_drops_the_carrier_mid_page():
     """3 % of 20 ms packets lost (fill-in for each): one training, one carrier-down."""
     for seed in range(3):
