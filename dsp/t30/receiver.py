@@ -25,9 +25,11 @@ from dsp.t30.events import FrontEnd, Negotiated, PageReceived, PageStats
 from dsp.t30.fcf import FCF, Frame, decode_fcf
 from dsp.t30.image import Decoded, LineReceiver, decode_ecm_octets
 from dsp.t30.states import BAD_FRAME, State
-from dsp.t30.timers import Timer
+from dsp.t30.timers import Timer, ms
 
 _PMC = (FCF.MPS, FCF.EOP, FCF.EOM, FCF.PRI_MPS, FCF.PRI_EOP, FCF.PRI_EOM)
+#: Long training time of each fast modem (V.17 §2.5, V.29 §2.3, V.27 ter §2.5), in ms.
+_LONG_TRAIN_MS = {Modem.V17: 1393, Modem.V29: 253, Modem.V27TER: 943, Modem.V21: 0}
 _PLAIN = {FCF.PRI_MPS: FCF.MPS, FCF.PRI_EOP: FCF.EOP, FCF.PRI_EOM: FCF.EOM}
 
 
@@ -58,6 +60,7 @@ class ReceiverStates:
             return
         self.dcs = dcs
         self._rx_eom = False
+        self._timers.stop(Timer.PAUSE)
         self.stats.bit_rate = dcs.rate.bit_rate
         self.stats.modem = dcs.rate.modem.value
         self.stats.ecm = dcs.ecm
@@ -75,12 +78,15 @@ class ReceiverStates:
         elif ev is FrontEnd.TRAINING_SUCCEEDED:
             self._trained = True  # T2 keeps running: TCF lasts 1.5 s, a stuck carrier must not
         elif ev is FrontEnd.TRAINING_FAILED:
+            # The TCF goes on after our receiver gave up; answering now would talk over
+            # it, unheard.  Answer FTT once it must be over (T.30 §5.3.5: 1.5 s of data).
             self._training_failed = True
+            self._timers.start(Timer.PAUSE, ms(1500 + _LONG_TRAIN_MS[self.dcs.rate.modem] + 200))
         elif ev is FrontEnd.CARRIER_DOWN:
             if self._trained or self._tcf_bits:
                 self._judge_tcf()
-            elif self._training_failed:
-                self._send_ftt()
+        elif ev is Timer.PAUSE:
+            self._send_ftt()
         elif ev is Timer.T2:
             self._send_ftt()  # nothing usable arrived (spandsp answers FTT too)
         else:
@@ -215,8 +221,8 @@ class ReceiverStates:
 
     def _after_page(self, post: FCF, response: FCF) -> Callable[[], None]:
         """Where the receiver goes once its answer to `post` is out (T.30 Figure 5-2d)."""
-        if response is FCF.RTN or response is FCF.RTP:
-            return lambda: self._listen(State.RX_AWAIT_DCS, Timer.T2)
+        if response is FCF.RTN or (response is FCF.RTP and post is FCF.MPS):
+            return lambda: self._listen(State.RX_AWAIT_DCS, Timer.T2)  # a retrain comes first
         if post is FCF.MPS:
             return lambda: self._rx_expect_page(short=True)
         if post is FCF.EOP:

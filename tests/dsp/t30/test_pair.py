@@ -282,3 +282,25 @@ def test_tti_header_on_sent_pages():
     for n, (g, p) in enumerate(zip(got, pages), 1):
         assert g.same_pixels(draw_header(p, header.text(n, 2)))
         assert not g.same_pixels(p) and np.array_equal(g.rows[60:], p.rows[60:])
+
+
+def test_failed_tcf_training_waits_for_the_tcf_to_end():
+    """Our fast receiver gives up early on a TCF: FTT must wait until the far end's TCF
+    (training + 1.5 s) is over, or it is sent while the far end still talks."""
+    from dsp.t30.dis import Dcs, RATE_LADDER, encode_dcs
+    from dsp.t30.events import FrontEnd, SendFrames
+    from dsp.t30.fcf import FCF, build
+
+    s = T30Session(SessionConfig(calling=False))
+    s.front_end_status(FrontEnd.SEND_COMPLETE)  # CED
+    s.front_end_status(FrontEnd.SEND_COMPLETE)  # DIS
+    s.outputs()
+    s.receive_frame(build(FCF.DCS, encode_dcs(Dcs(rate=RATE_LADDER[0])), x_bit=True), True)
+    s.front_end_status(FrontEnd.CARRIER_UP)
+    s.front_end_status(FrontEnd.TRAINING_FAILED)
+    s.front_end_status(FrontEnd.CARRIER_DOWN)
+    s.advance(8000 * 3)
+    assert not [o for o in s.outputs() if isinstance(o, SendFrames)]
+    s.advance(8000)
+    sent = [o for o in s.outputs() if isinstance(o, SendFrames)]
+    assert len(sent) == 1 and sent[0].frames[0][2] & 0xFE == FCF.FTT
