@@ -132,6 +132,22 @@ def test_20_ms_of_silence_mid_page_is_a_gap_not_the_end(start):
     assert P.match(bits[-2000:], psk_rx.bits_of(items)).errors == 0
 
 
+@pytest.mark.spandsp
+def test_spandsp_loses_the_page_at_such_a_gap():
+    """The reference for the test above: spandsp 0.0.6 drops carrier and the rest of the page."""
+    from tests.support.spandsp_psk import SpanRx
+
+    bits = P.random_bits(4, 3 * 9600)
+    y = line.LineModel(4, snr_db=40.0, codec="alaw").process(P.spandsp_signal(MODEM, 9600, bits))
+    y[9000: 9160] = 0
+    rx = SpanRx(MODEM, 9600)
+    rx.receive(y)
+    assert not P.match(bits[-2000:], np.array(rx.bits, np.uint8)).found
+    ours = P.receive(MODEM, 9600, y, bits)
+    assert ours.statuses == [UP, TRAINING, OK, DOWN]
+    assert P.match(bits[-2000:], psk_rx.bits_of(ours.items)).errors == 0
+
+
 def test_packet_loss_never_drops_the_carrier_mid_page():
     """3 % of 20 ms packets lost (fill-in for each): one training, one carrier-down."""
     for seed in range(3):
