@@ -15,7 +15,8 @@ from tests.dsp.t30.pages import read_tiff, text_page, write_tiff
 from tests.support import spandsp_t30 as st
 from tests.support.line import LineModel
 
-MODEMS = {4800: (Modem.V27TER,), 9600: (Modem.V29,), 14400: (Modem.V17, Modem.V29)}
+MODEMS = {2400: (Modem.V27TER,), 4800: (Modem.V27TER,), 7200: (Modem.V29,), 9600: (Modem.V29,),
+          12000: (Modem.V17,), 14400: (Modem.V17, Modem.V29)}
 SP_MODEMS = {4800: st.SUPPORT_V27TER, 9600: st.SUPPORT_V29 | st.SUPPORT_V27TER,
              14400: st.SUPPORT_V17 | st.SUPPORT_V29 | st.SUPPORT_V27TER}
 
@@ -29,7 +30,7 @@ def _received(term: FaxTerminal):
 
 
 @pytest.mark.parametrize("ecm", [False, True], ids=["no-ecm", "ecm"])
-@pytest.mark.parametrize("rate", [4800, 9600, 14400])
+@pytest.mark.parametrize("rate", [2400, 4800, 7200, 9600, 12000, 14400])
 def test_ours_to_ours(rate, ecm):
     pages = (text_page(40, 240), text_page(41, 200))
     a = FaxTerminal(SessionConfig(calling=True, pages=pages, ident="A", capabilities=_caps(rate, ecm)))
