@@ -64,14 +64,6 @@ def segment4_states() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @njit(cache=True)
-def _next_data_bit(state, scr, bits, bitpos):
-    if state[_DATA_DONE] == 0 and bitpos < len(bits):
-        return scrambler.v27ter_scramble_bit(scr, np.int64(bits[bitpos])), bitpos + 1
-    state[_DATA_DONE] = 1
-    return scrambler.v27ter_scramble_bit(scr, np.int64(1)), bitpos
-
-
-@njit(cache=True)
 def _generate(count, state, scr, bits, bitpos, rate, constellation, steps3, steps2):
     """Next `count` V.27 ter symbols (see psk_tx for the contract)."""
     out = np.zeros(count, np.complex128)
@@ -112,11 +104,16 @@ def _generate(count, state, scr, bits, bitpos, rate, constellation, steps3, step
         nbits = 3 if rate == 4800 else 2
         b = 0
         for _ in range(nbits):
-            if ones:
-                bit = scrambler.v27ter_scramble_bit(scr, np.int64(1))
-            else:
-                bit, bitpos = _next_data_bit(state, scr, bits, bitpos)
-            b = (b << 1) | bit
+            data_bit = 1
+            if not ones:
+                if bitpos < len(bits):
+                    data_bit = np.int64(bits[bitpos])
+                    bitpos += 1
+                else:
+                    # The data has ended: ones fill this symbol, then the closing.
+                    state[_DATA_DONE] = 1
+                    ones = True
+            b = (b << 1) | scrambler.v27ter_scramble_bit(scr, data_bit)
         step_ = steps3[b] if rate == 4800 else steps2[b]
         state[_PHASE] = (state[_PHASE] + step_) & 7
         out[k] = constellation[state[_PHASE]]
