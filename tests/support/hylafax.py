@@ -193,8 +193,8 @@ class HylaFax:
 
     def sendfax(self, number: str, *files: Path, fine: bool = True) -> int:
         """Queue a fax with HylaFAX's ``sendfax`` pinned to our modem; returns the job id."""
-        argv = ["sendfax", "-n", "-N", "-h", f"{self.modem}@{self.server}", "-d", number,
-                "-m" if fine else "-l", *map(str, files)]
+        argv = ["sendfax", "-n", "-N", "-m" if fine else "-l", "-h", f"{self.modem}@{self.server}",
+                "-d", number, *map(str, files)]  # every option before -d
         out = subprocess.run(argv, capture_output=True, text=True, timeout=60,
                              env=dict(os.environ, FAXUSER="root"))
         m = re.search(r"request id is (\d+)", out.stdout + out.stderr)
