@@ -31,7 +31,7 @@ def unit(n_taps: int, gain: float = 1.0) -> np.ndarray:
     return taps
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def push(ring, pos, x):
     """Insert the newest T/2 sample; returns the new position."""
     n = len(ring) // 2
@@ -43,7 +43,7 @@ def push(ring, pos, x):
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def output(taps, ring, pos):
     """The equalised symbol: sum of taps[j] * j-th newest input."""
     acc = 0j
@@ -52,7 +52,7 @@ def output(taps, ring, pos):
     return acc
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def adapt(taps, ring, pos, err, mu):
     """LMS step: taps += mu * err * conj(input).  `err` is in the equalizer's own frame
     (target minus output, rotated back by any carrier correction applied after it)."""

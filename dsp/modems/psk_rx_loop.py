@@ -59,7 +59,7 @@ SC_YPREV, SC_YMID, SC_S0, SC_S1, SC_LEN = range(5)
 WINDOW = recovery.WINDOW
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _emit(ev_code, ev_pos, ev_q, ne, code, pos, q):
     if ne < len(ev_code):
         ev_code[ne] = code
@@ -68,7 +68,7 @@ def _emit(ev_code, ev_pos, ev_q, ne, code, pos, q):
     return ne + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _snr_db(signal, noise):
     if noise <= 0.0:
         return 99.0
@@ -185,14 +185,14 @@ def _window_end(st_i, st_f, cfg_i, cfg_f, winy, acc_p, acc_e, acq_tab, eqring, t
     return ne
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _descramble(kind, scr, bit):
     if kind == 0:
         return scr_mod.v29_descramble_bit(scr, bit)
     return scr_mod.v27ter_descramble_bit(scr, bit)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _symbol(z, gap, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_phase,
             points, point_phase, point_amp, step_bits, detr, dete, scr, scr_init,
             bits_out, nb, ev_code, ev_pos, ev_q, ne):
@@ -342,7 +342,7 @@ def _symbol(z, gap, st_i, st_f, cfg_i, cfg_f, taps, eqring, alt, train, train_ph
     return nb, ne
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _decide(r, st_i, cfg_i, points, point_phase, point_amp, step_bits, scr, bits_out, nb):
     """Nearest point, phase change -> bits (amplitude bit first), descrambled into
     bits_out; returns (nb, the point, its squared distance).  The training's closing

@@ -41,21 +41,21 @@ def dbm0_mean_square(dbm0: float) -> float:
     return g711.dbm0_to_rms(dbm0) ** 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def gardner(y_prev, y_mid, y_cur):
     """Gardner timing error: > 0 when the symbol samples are late."""
     d = y_cur - y_prev
     return y_mid.real * d.real + y_mid.imag * d.imag
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def phase_error(r, ref):
     """Angle of r relative to ref, in radians (-pi..pi)."""
     z = r * ref.conjugate()
     return math.atan2(z.imag, z.real)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def pll_step(phase, freq, err, k1, k2):
     """One symbol of the second order carrier loop; returns (phase, freq) for the next
     symbol.  `phase` and `freq` in radians and radians per symbol."""

@@ -40,7 +40,7 @@ def v27ter_state(register: int = 0x3C) -> np.ndarray:
     return np.array([register, 0], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def v29_scramble_bit(state, bit):
     """One bit through the 1 + x^-18 + x^-23 scrambler; returns the line bit."""
     reg = state[REG]
@@ -49,7 +49,7 @@ def v29_scramble_bit(state, bit):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def v29_descramble_bit(state, line_bit):
     """One line bit through the matching descrambler; returns the data bit."""
     reg = state[REG]
@@ -58,7 +58,7 @@ def v29_descramble_bit(state, line_bit):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def v27ter_scramble_bit(state, bit):
     """One bit through the V.27 ter scrambler with its guard (§2.5); returns the line bit."""
     reg = state[REG]
@@ -74,7 +74,7 @@ def v27ter_scramble_bit(state, bit):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def v27ter_descramble_bit(state, line_bit):
     """One line bit through the V.27 ter descrambler (mirror of the guard); the data bit."""
     reg = state[REG]

@@ -193,7 +193,7 @@ class RxBank:
         return RxBank(bank, np.ascontiguousarray(bank[:, ::-1]), half, phases, sps)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def rx_filter_at(hist, newest, offset, frac_phase, rev, half):
     """Matched-filter output at time ``newest + offset + frac_phase/P``.
 
