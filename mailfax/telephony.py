@@ -57,8 +57,9 @@ class MediaClock:
                  keep: int = 30000) -> None:
         self.on_tick = on_tick
         self.period = period
-        self.lateness: deque[float] = deque(maxlen=keep)   # seconds, one per wake-up
+        self.lateness: deque[float] = deque(maxlen=keep)   # seconds late, one per tick
         self.ticks = 0
+        self.wakeups = 0
         self.busy = 0.0                                    # seconds spent in on_tick
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
@@ -79,9 +80,10 @@ class MediaClock:
         loop = self._loop
         now = loop.time()
         due = self._origin + self.ticks * self.period
-        self.lateness.append(now - due)
         t0 = time.perf_counter()
+        self.wakeups += 1
         while due <= now:          # missed ticks run now, each with its own media time
+            self.lateness.append(now - due)
             self.ticks += 1
             try:
                 self.on_tick(due)
@@ -93,12 +95,12 @@ class MediaClock:
         self._handle = loop.call_at(due, self._fire)
 
     def summary(self) -> dict:
-        """Lateness of the wake-ups in milliseconds (mean, p99, max) and the DSP load."""
+        """How late ticks ran, in milliseconds (mean, p99, max), and the share of time in ticks."""
         lat = sorted(self.lateness)
         if not lat:
-            return {"wakeups": 0}
+            return {"ticks": 0}
         elapsed = max(self.ticks * self.period, 1e-9)
-        return {"wakeups": len(lat), "mean_ms": round(1000 * sum(lat) / len(lat), 3),
+        return {"ticks": len(lat), "wakeups": self.wakeups, "mean_ms": round(1000 * sum(lat) / len(lat), 3),
                 "p99_ms": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 3),
                 "max_ms": round(1000 * lat[-1], 3), "load": round(self.busy / elapsed, 3)}
 
@@ -397,8 +399,9 @@ def outcome_of(result: FaxCallResult, pages_handed: int) -> SendOutcome:
     comp = result.completion
     if comp is not None and comp.name == "OK" and result.pages_sent >= pages_handed:
         return SendOutcome("OK", None, **common)
-    if comp is not None:
-        return SendOutcome(comp.name, failure_for_completion(comp.name) or FailureClass.PROTOCOL, **common)
+    if comp is not None:  # "OK" with pages unconfirmed cannot be success ("done" needs every MCF)
+        name = comp.name if comp.name != "OK" else "INCOMPLETE"
+        return SendOutcome(name, failure_for_completion(comp.name) or FailureClass.PROTOCOL, **common)
     reason, code = result.end_reason, 0
     cause = result.cause or (reason.value if reason else "ended")
     if not result.connected:
