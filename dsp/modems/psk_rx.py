@@ -44,7 +44,7 @@ Carrier down comes about 35 ms after the signal stops, in silence or continuing 
 its report carries the data SNR from just before the signal's tail.
 
 The loop itself is `psk_rx_loop.rx_block` (numba); ``reference=True`` runs its plain-Python
-twin ``rx_block.py_func`` (tests check they agree).
+twin `psk_rx_loop.rx_block_reference` (tests check they agree).
 """
 
 from __future__ import annotations
@@ -115,10 +115,10 @@ class PskReceiver:
     SPAN = 8.0  # matched filter span in symbols
 
     def __init__(self, cfg: PskConfig, *, reference: bool = False) -> None:
-        """``reference=True`` runs the plain-Python loop (``rx_block.py_func``): slow, for
+        """``reference=True`` runs the plain-Python loop (`rx_block_reference`): slow, for
         checking the compiled one."""
         self.cfg = cfg
-        self._kernel = loop.rx_block.py_func if reference else loop.rx_block
+        self._kernel = loop.rx_block_reference if reference else loop.rx_block
         rb = shaping.RxBank.design(cfg.baud, cfg.alpha, self.SPAN, self.PHASES)
         self._bank = rb.rev
         self._carrier = shaping.carrier_table(cfg.carrier_hz)
@@ -166,31 +166,48 @@ class PskReceiver:
         cf[loop.CF_DATA_POWER] = data_power
         cf[loop.CF_ALT_POWER] = float(np.mean(np.abs(cfg.alternation) ** 2))
         cf[loop.CF_ALT_R] = 0.3
+        # Packed tables and state layout (psk_rx_loop.views).
+        complex_tables = [self._carrier, self._acq_tab, cfg.alternation, cfg.training, cfg.points]
+        int_tables = [cfg.training_phase, cfg.point_phase, cfg.point_amp, cfg.step_bits,
+                      cfg.scrambler_start]
+        offs = np.cumsum([0] + [len(t) for t in complex_tables])
+        (ci[loop.CI_O_CAR], ci[loop.CI_O_ACQ], ci[loop.CI_O_ALT], ci[loop.CI_O_TRAIN],
+         ci[loop.CI_O_PTS]) = offs[:-1]
+        ci[loop.CI_N_CAR] = len(self._carrier)
+        ci[loop.CI_N_ACQ] = len(self._acq_tab)
+        ci[loop.CI_N_TRAIN] = len(cfg.training)
+        ci[loop.CI_N_PTS] = len(cfg.points)
+        self._cc = np.concatenate(complex_tables).astype(np.complex128)
+        offs = np.cumsum([0] + [len(t) for t in int_tables])
+        (ci[loop.CI_O_TPH], ci[loop.CI_O_PPH], ci[loop.CI_O_PAMP], ci[loop.CI_O_STEP],
+         ci[loop.CI_O_SCRI]) = offs[:-1]
+        self._it = np.concatenate(int_tables).astype(np.int64)
+        hist_len = 2 * (2 * rb.half + 8)  # doubled baseband ring
+        sizes = [loop.SC_LEN, hist_len, 2 * cfg.eq_taps, cfg.eq_taps, loop.WINDOW, 2,
+                 2 * cfg.detect_window]
+        offs = np.cumsum([0] + sizes)
+        (_, ci[loop.CI_O_HIST], ci[loop.CI_O_EQR], ci[loop.CI_O_TAPS], ci[loop.CI_O_WINY],
+         ci[loop.CI_O_ACCP], ci[loop.CI_O_DETR]) = offs[:-1]
+        ci[loop.CI_N_HIST] = hist_len
+        ci[loop.CI_N_TAPS] = cfg.eq_taps
+        self._wc_len = int(offs[-1])
         self._cfg_i = ci
         self._cfg_f = cf
         self._bits_per_sample = (cfg.n_step_bits + int(cfg.amp_bits)) / rb.sps
-        self._hist_len = 2 * rb.half + 8
         self.restart()
 
     def restart(self, *, short_train: bool = False) -> None:
         """Back to searching for a training sequence (V.27 ter and V.29 have one length)."""
-        self._st_i = np.zeros(loop.SI_LEN, np.int64)
-        self._st_f = np.zeros(loop.SF_LEN, np.float64)
+        ci = self._cfg_i
+        self._st_i = np.zeros(loop.SI_LEN + 2, np.int64)
+        self._st_i[loop.SI_LEN:] = self.cfg.scrambler_start
+        self._st_f = np.zeros(loop.SF_LEN + 2, np.float64)
         self._st_f[loop.SF_GAIN] = 1.0
-        self._st_c = np.zeros(loop.SC_LEN, np.complex128)
-        self._hist = np.zeros(2 * self._hist_len, np.complex128)
-        self._eqring = np.zeros(2 * self.cfg.eq_taps, np.complex128)
-        self._taps = equalizer.unit(self.cfg.eq_taps)
-        self._winy = np.zeros(loop.WINDOW, np.complex128)
-        self._acc_p = np.zeros(2, np.complex128)
-        self._acc_e = np.zeros(2, np.float64)
-        self._detr = np.zeros(self.cfg.detect_window, np.complex128)
-        self._dete = np.zeros(self.cfg.detect_window, np.complex128)
-        self._scr = self.cfg.scrambler_start.copy()
+        self._wc = np.zeros(self._wc_len, np.complex128)
+        self._wc[ci[loop.CI_O_TAPS]: ci[loop.CI_O_TAPS] + ci[loop.CI_N_TAPS]] = equalizer.unit(
+            self.cfg.eq_taps)
         self._nabs = 0
-        self._ev_code = np.zeros(16, np.int64)
-        self._ev_pos = np.zeros(16, np.int64)
-        self._ev_q = np.zeros(16, np.float64)
+        self._ev = np.zeros((3, 16), np.float64)
 
     def receive(self, samples: np.ndarray) -> list[RxItem]:
         return self._run(np.asarray(samples, dtype=np.int16), False)
@@ -213,14 +230,8 @@ class PskReceiver:
 
     def _run(self, x: np.ndarray, fill: bool) -> list[RxItem]:
         bits = np.empty(int(len(x) * self._bits_per_sample) + 8, np.uint8)
-        c = self.cfg
-        nb, ne = self._kernel(
-            x, fill, self._cfg_i, self._cfg_f, self._bank, self._carrier, self._acq_tab,
-            c.alternation, c.training, c.training_phase, c.points, c.point_phase, c.point_amp,
-            c.step_bits, self._st_i, self._st_f, self._st_c, self._hist, self._eqring,
-            self._taps, self._winy, self._acc_p, self._acc_e, self._detr, self._dete,
-            self._scr, c.scrambler_start, self._nabs, bits, self._ev_code, self._ev_pos,
-            self._ev_q)
+        nb, ne = self._kernel(x, fill, self._cfg_i, self._cfg_f, self._bank, self._cc, self._it,
+                              self._st_i, self._st_f, self._wc, self._nabs, bits, self._ev)
         self._nabs += len(x)
         if fill:
             return []
@@ -228,13 +239,14 @@ class PskReceiver:
             return [bits[:nb]] if nb else []
         out: list[RxItem] = []
         at = 0
-        for k in range(min(ne, len(self._ev_code))):
-            p = int(self._ev_pos[k])
+        codes, positions, qualities = self._ev
+        for k in range(min(ne, len(codes))):
+            p = int(positions[k])
             if p > at:
                 out.append(bits[at:p])
                 at = p
-            q = float(self._ev_q[k])
-            out.append(ModemStatus(_EVENT_STATUS[int(self._ev_code[k])], None if math.isnan(q) else q))
+            q = float(qualities[k])
+            out.append(ModemStatus(_EVENT_STATUS[int(codes[k])], None if math.isnan(q) else q))
         if nb > at:
             out.append(bits[at:nb])
         return out

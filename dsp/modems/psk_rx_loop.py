@@ -5,8 +5,8 @@ the T/2 matched filter and timing loop, the equalizer and carrier loop, and the
 training / data state machine described in `psk_rx`, with all state in small arrays
 (the index constants below) so one call per block carries it across calls.
 
-Numba-compiled (``njit(cache=True)``); ``rx_block.py_func`` is the plain-Python
-reference of the same loop, which the tests compare against.
+Numba-compiled (``njit(cache=True)``); `rx_block_reference` runs the same loop as plain
+Python (``py_func``), which the tests compare against.
 """
 
 from __future__ import annotations
@@ -41,7 +41,12 @@ EV_CARRIER_UP, EV_CARRIER_DOWN, EV_TRAINING, EV_TRAINED, EV_FAILED = 1, 2, 3, 4,
 # ---- integer configuration ----------------------------------------------------------
 (CI_P, CI_H, CI_NUM, CI_DEN, CI_W, CI_FLIP, CI_AMP_BITS, CI_NSTEP, CI_SCR_KIND,
  CI_DATA_PREV, CI_ALT_MAX, CI_Q, CI_WARM, CI_KPHASE, CI_HOLD, CI_SEARCH, CI_ONES,
- CI_OFF_WINDOWS, CI_LEN) = range(19)
+ CI_OFF_WINDOWS,
+ # where each table sits in the packed arrays (see `views`)
+ CI_O_CAR, CI_N_CAR, CI_O_ACQ, CI_N_ACQ, CI_O_ALT, CI_O_TRAIN, CI_N_TRAIN, CI_O_PTS, CI_N_PTS,
+ CI_O_TPH, CI_O_PPH, CI_O_PAMP, CI_O_STEP, CI_O_SCRI,
+ CI_O_HIST, CI_N_HIST, CI_O_EQR, CI_O_TAPS, CI_N_TAPS, CI_O_WINY, CI_O_ACCP, CI_O_DETR,
+ CI_LEN) = range(41)
 # ---- float configuration ------------------------------------------------------------
 (CF_SPS, CF_ON_MS, CF_OFF_MS, CF_REL_OFF, CF_SNR_MIN, CF_MU_TRAIN, CF_MU_DATA,
  CF_K1_TRAIN, CF_K2_TRAIN, CF_K1_DATA, CF_K2_DATA, CF_KT_TRAIN, CF_KT_DATA, CF_KT2,
@@ -374,12 +379,11 @@ def _decide(r, st_i, cfg_i, points, point_phase, point_amp, step_bits, scr, bits
 
 
 @njit(cache=True)
-def rx_block(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, train_phase,
-             points, point_phase, point_amp, step_bits, st_i, st_f, st_c, hist, eqring, taps,
-             winy, acc_p, acc_e, detr, dete, scr, scr_init, nabs0, bits_out, ev_code, ev_pos,
-             ev_q):
-    """Run `samples` (int16; zeros with ``fill``) through the receiver; returns
-    (number of bits written to bits_out, number of events)."""
+def _loop(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, train_phase,
+          points, point_phase, point_amp, step_bits, st_i, st_f, st_c, hist, eqring, taps,
+          winy, acc_p, acc_e, detr, dete, scr, scr_init, nabs0, bits_out, ev_code, ev_pos,
+          ev_q):
+    """The per-sample loop over unpacked views (see `rx_block`)."""
     nb = 0
     ne = 0
     h = cfg_i[CI_H]
@@ -508,3 +512,68 @@ def _alt_phase(z, st_i, st_f, st_c, cfg_i, cfg_f, alt, eqring, taps):
     st_i[SI_STATE] = ALT_TRACK
     st_c[SC_S0] = 0j
     st_c[SC_S1] = 0j
+
+
+
+@njit(cache=True)
+def views(cfg_i, cc, it, st_i, st_f, wc):
+    """The tables and state the loop works on, as views into the packed arrays.
+
+    Packing keeps one call per block cheap (a compiled call pays for every argument):
+    ``cc`` complex config = carrier | symbol-rate tone | alternation | training | points;
+    ``it`` int config = training phases | point phases | point amplitude bits | step bits
+    | descrambler start; ``st_i`` = SI_* | descrambler (2); ``st_f`` = SF_* | window
+    energies (2); ``wc`` complex state = SC_* | baseband ring | equalizer ring | taps |
+    window of filter outputs | window tones (2) | detection rings (2 x W).
+    """
+    w = cfg_i[CI_W]
+    n_train = cfg_i[CI_N_TRAIN]
+    n_pts = cfg_i[CI_N_PTS]
+    carrier = cc[cfg_i[CI_O_CAR]: cfg_i[CI_O_CAR] + cfg_i[CI_N_CAR]]
+    acq_tab = cc[cfg_i[CI_O_ACQ]: cfg_i[CI_O_ACQ] + cfg_i[CI_N_ACQ]]
+    alt = cc[cfg_i[CI_O_ALT]: cfg_i[CI_O_ALT] + 2]
+    train = cc[cfg_i[CI_O_TRAIN]: cfg_i[CI_O_TRAIN] + n_train]
+    points = cc[cfg_i[CI_O_PTS]: cfg_i[CI_O_PTS] + n_pts]
+    train_phase = it[cfg_i[CI_O_TPH]: cfg_i[CI_O_TPH] + n_train]
+    point_phase = it[cfg_i[CI_O_PPH]: cfg_i[CI_O_PPH] + n_pts]
+    point_amp = it[cfg_i[CI_O_PAMP]: cfg_i[CI_O_PAMP] + n_pts]
+    step_bits = it[cfg_i[CI_O_STEP]: cfg_i[CI_O_STEP] + 8]
+    scr_init = it[cfg_i[CI_O_SCRI]: cfg_i[CI_O_SCRI] + 2]
+    scr = st_i[SI_LEN: SI_LEN + 2]
+    acc_e = st_f[SF_LEN: SF_LEN + 2]
+    st_c = wc[0: SC_LEN]
+    hist = wc[cfg_i[CI_O_HIST]: cfg_i[CI_O_HIST] + cfg_i[CI_N_HIST]]
+    eqring = wc[cfg_i[CI_O_EQR]: cfg_i[CI_O_EQR] + 2 * cfg_i[CI_N_TAPS]]
+    taps = wc[cfg_i[CI_O_TAPS]: cfg_i[CI_O_TAPS] + cfg_i[CI_N_TAPS]]
+    winy = wc[cfg_i[CI_O_WINY]: cfg_i[CI_O_WINY] + WINDOW]
+    acc_p = wc[cfg_i[CI_O_ACCP]: cfg_i[CI_O_ACCP] + 2]
+    detr = wc[cfg_i[CI_O_DETR]: cfg_i[CI_O_DETR] + w]
+    dete = wc[cfg_i[CI_O_DETR] + w: cfg_i[CI_O_DETR] + 2 * w]
+    return (carrier, acq_tab, alt, train, train_phase, points, point_phase, point_amp, step_bits,
+            scr_init, scr, acc_e, st_c, hist, eqring, taps, winy, acc_p, detr, dete)
+
+
+@njit(cache=True)
+def rx_block(samples, fill, cfg_i, cfg_f, bank, cc, it, st_i, st_f, wc, nabs0, bits_out, ev):
+    """Run `samples` (int16; zeros with ``fill``) through the receiver; returns
+    (number of bits written to bits_out, number of events written to ev = code | bit
+    position | quality rows)."""
+    (carrier, acq_tab, alt, train, train_phase, points, point_phase, point_amp, step_bits,
+     scr_init, scr, acc_e, st_c, hist, eqring, taps, winy, acc_p, detr, dete) = views(
+        cfg_i, cc, it, st_i, st_f, wc)
+    return _loop(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train, train_phase,
+                 points, point_phase, point_amp, step_bits, st_i, st_f, st_c, hist, eqring, taps,
+                 winy, acc_p, acc_e, detr, dete, scr, scr_init, nabs0, bits_out, ev[0], ev[1],
+                 ev[2])
+
+
+def rx_block_reference(samples, fill, cfg_i, cfg_f, bank, cc, it, st_i, st_f, wc, nabs0, bits_out,
+                       ev):
+    """`rx_block` in plain Python: the same views and loop, interpreted (for tests)."""
+    (carrier, acq_tab, alt, train, train_phase, points, point_phase, point_amp, step_bits,
+     scr_init, scr, acc_e, st_c, hist, eqring, taps, winy, acc_p, detr, dete) = views.py_func(
+        cfg_i, cc, it, st_i, st_f, wc)
+    return _loop.py_func(samples, fill, cfg_i, cfg_f, bank, carrier, acq_tab, alt, train,
+                         train_phase, points, point_phase, point_amp, step_bits, st_i, st_f, st_c,
+                         hist, eqring, taps, winy, acc_p, acc_e, detr, dete, scr, scr_init, nabs0,
+                         bits_out, ev[0], ev[1], ev[2])
