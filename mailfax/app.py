@@ -109,6 +109,9 @@ async def start_gateway(config: Config, rules, store, *, mailer=None, inbound_ma
     runner = QueueRunner(config, store, TelephonySender(config, telephony, clock=clock), mailer=mailer,
                          clock=clock, poll=poll)
     tasks.append(asyncio.create_task(runner.run(stop)))
+    from mailfax.status import Operations  # status.json for `mailfax status`, metrics (issue 8)
+
+    tasks.append(asyncio.create_task(Operations(config, store, telephony, clock=clock).run(stop)))
     handler = FaxHandler(config, rules, store, clock=clock, on_accepted=runner.wake.set)
     server = await start_server(handler, config)
     return Gateway(config, store, runner, inbound, telephony, loopline, server, maildir, stop, tasks)

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "redeliver": ("mailfax.commands.redeliver", "deliver received faxes again"),
     "check-config": ("mailfax.commands.check_config", "validate the config and rules.yaml, print the normalised result"),
     "enqueue": ("mailfax.commands.enqueue", "queue one message from stdin (MTA pipe transport); sysexits status"),
+    "status": ("mailfax.commands.status", "show trunks, active calls, queue counts and recent failures"),
     "faxterm": ("mailfax.commands.faxterm", "run one fax terminal over raw audio (lock-step test peer)"),
     "demo": ("mailfax.commands.demo", "fax a document to yourself over the built-in loopback line"),
 }

@@ -272,6 +272,14 @@ class InboundConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """The Prometheus endpoint (issue 8): ``metrics: {listen: 127.0.0.1:9466}``; port 0 = off."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole server configuration, as loaded (see module docstring)."""
 
@@ -287,6 +295,7 @@ class Config:
     rules_file: Path | None
     inbound: InboundConfig = InboundConfig()
     imap_accounts: tuple[ImapAccount, ...] = ()
+    metrics: MetricsConfig = MetricsConfig()
     iax: IaxConfig = IaxConfig()
 
     def imap_account(self, name: str) -> ImapAccount | None:
@@ -507,6 +516,14 @@ def parse_iax(node: Node, base: Path) -> IaxConfig:
     return IaxConfig(host=host, port=port, ring_period=node.child("ring_period").duration(6.0))
 
 
+def parse_metrics(node: Node, base: Path) -> MetricsConfig:
+    node.mapping(("listen",))
+    if node.child("listen").value is None:
+        return MetricsConfig()
+    host, port = _listen(node.child("listen"))
+    return MetricsConfig(host=host, port=port)
+
+
 #: top-level key -> (Config field, parser).  One function per section; add new sections here.
 SECTIONS: dict[str, tuple[str, Callable[[Node, Path], Any]]] = {
     "smtp": ("smtp", parse_smtp),
@@ -520,6 +537,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Node, Path], Any]]] = {
     "rules": ("rules_file", parse_rules_file),
     "inbound": ("inbound", parse_inbound),
     "imap": ("imap_accounts", parse_imap),
+    "metrics": ("metrics", parse_metrics),
     "iax": ("iax", parse_iax),
 }
 
@@ -592,4 +610,5 @@ def describe(config: Config) -> dict[str, Any]:
         "rules": str(config.rules_file) if config.rules_file else "(embedded defaults)",
         "inbound": dict(vars(config.inbound)),
         "imap": {a.name: dict(vars(a), password=mask(a.password)) for a in config.imap_accounts},
+        "metrics": f"{config.metrics.host}:{config.metrics.port}" if config.metrics.port else None,
     }
