@@ -141,8 +141,10 @@ class Telephony:
 
     def __init__(self, protocol: IaxProtocol, config: Config, *,
                  inbound: "InboundService | None" = None, trunks: Sequence[Trunk] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 terminal_factory: Callable[[SessionConfig], object] = FaxTerminal) -> None:
         self.protocol = protocol
+        self.terminal_factory = terminal_factory   # another fax engine for comparisons
         self.endpoint = protocol.endpoint
         self.config = config
         self.trunks = tuple(config.trunks if trunks is None else trunks)
@@ -157,13 +159,13 @@ class Telephony:
     @classmethod
     async def open(cls, config: Config, *, host: str | None = None, port: int | None = None,
                    inbound: "InboundService | None" = None, trunks: Sequence[Trunk] | None = None,
-                   rng: random.Random | None = None) -> "Telephony":
+                   rng: random.Random | None = None, **kw) -> "Telephony":
         trunks = tuple(config.trunks if trunks is None else trunks)
         holder: list[Telephony] = []
         proto = await open_endpoint((host or config.iax.host, config.iax.port if port is None else port),
                                     endpoint_options(trunks), rng,
                                     on_event=lambda ev: holder[0].on_event(ev))
-        self = cls(proto, config, inbound=inbound, trunks=trunks)
+        self = cls(proto, config, inbound=inbound, trunks=trunks, **kw)
         holder.append(self)
         self.start()
         return self
@@ -249,8 +251,8 @@ class Telephony:
                        on_progress: Callable[[SendProgress], None] | None = None) -> FaxCallResult:
         """Place one call on ``trunk`` and send ``pages``; returns when the call has ended."""
         now = self.protocol.now()
-        term = FaxTerminal(SessionConfig(calling=True, pages=tuple(pages), ident=trunk.local_ident,
-                                         header=header, capabilities=Capabilities()))
+        term = self.terminal_factory(SessionConfig(calling=True, pages=tuple(pages), ident=trunk.local_ident,
+                                                   header=header, capabilities=Capabilities()))
         call = self.endpoint.place_call(
             (trunk.host, trunk.port), dial, calling_number=trunk.caller_id or "",
             calling_name=trunk.local_ident, username=trunk.username, secret=trunk.secret, now=now)
@@ -302,7 +304,7 @@ class Telephony:
             return ok
 
         ident = trunk.local_ident if trunk else ""
-        term = FaxTerminal(SessionConfig(calling=False, ident=ident))
+        term = self.terminal_factory(SessionConfig(calling=False, ident=ident))
         bridge = FaxCall(self.endpoint, ev.call, term, max_pages=self.config.inbound.max_pages,
                          on_negotiated=tsi_ok)
         live = _Live(bridge, asyncio.get_running_loop().create_future(), trunk, incoming=ev,
