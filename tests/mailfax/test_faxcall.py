@@ -147,3 +147,13 @@ def test_unanswered_call_ends_with_a_reason():
     assert not tx.connected and tx.completion is None
     assert any(isinstance(e, CallEnded) for e in line.net.events[A_ADDR])
     assert tx.end_reason in (EndReason.UNANSWERED, EndReason.RETRY_LIMIT)
+
+
+def test_page_limit_ends_the_call_after_the_limit():
+    """inbound.max_pages: the receiver keeps the pages up to the limit and hangs up."""
+    line = Line([sample_page(6), sample_page(7), sample_page(8)], max_pages=1)
+    line.run()
+    rx, tx = line.rx.result(), line.tx.result()
+    assert rx.refused == "page limit of 1 reached"
+    assert len(rx.pages) == 1 and rx.pages[0].same_pixels(sample_page(6))
+    assert tx.pages_sent <= 1 and tx.completion is not Completion.OK

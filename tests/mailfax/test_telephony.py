@@ -116,3 +116,30 @@ def test_inbound_channel_limit_refuses_a_second_call_busy(tmp_path):
     assert second.end_reason is EndReason.REJECTED and second.cause_code == 17
     assert outcome_of(second, 1).failure is FailureClass.BUSY
     assert stats.refused == {"inbound channel limit": 1}
+
+
+def test_trunk_registration_over_udp(tmp_path):
+    """A trunk with register: true registers (MD5) to its server; the server knows our address."""
+    from iax.aio import open_endpoint
+    from iax.options import EndpointOptions, Peer
+
+    async def main():
+        server = await open_endpoint(("127.0.0.1", 0), EndpointOptions(
+            peers=(Peer("gw", secret="pw", calltoken_required=False),)))
+        (tmp_path / "m.yaml").write_text(
+            f"storage: {{data_dir: {tmp_path / 'd'}}}\ntrunks:\n  - {{name: pbx, host: 127.0.0.1, "
+            f"port: {server.local_address[1]}, username: gw, secret: pw, register: true}}\n")
+        config = load_config(tmp_path / "m.yaml")
+        phone = await Telephony.open(config, host="127.0.0.1", port=0)
+        try:
+            for _ in range(50):
+                if phone.stats.registrations.get("pbx") == "registered":
+                    break
+                await asyncio.sleep(0.05)
+            return phone.stats.registrations, server.endpoint.registrar.address_of("gw"), phone.address
+        finally:
+            await phone.close()
+            server.close()
+
+    regs, bound, ours = asyncio.run(main())
+    assert regs == {"pbx": "registered"} and bound == ours
