@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from email import errors
 from email.header import decode_header, make_header
 from email.message import Message
+from email.parser import BytesParser
 
 SKIP_TYPES = frozenset({
     "application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature",
@@ -182,6 +183,160 @@ class _Walker:
         if not name:
             name = f"part{len(self.docs) + 1}{_EXT.get(ctype, '.bin')}"
         self.docs.append(Document(name, ctype, data))
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """What SMTP DATA needs of a faxable message: its identity and its documents' names."""
+
+    message_id: str | None
+    subject: str
+    documents: tuple[tuple[str, str], ...]  # (name, content type), in order
+
+
+def check_message(raw: bytes, *, max_documents: int = 50) -> MessageSummary | MimeProblem:
+    """The verdict `parse_message` would give, without decoding large base64 attachments.
+
+    Used at SMTP DATA, where only the verdict, the Message-ID and the Subject matter; the
+    conversion step parses the stored message fully.  The MIME structure is parsed from
+    a `skeleton` of the message (every large, valid base64 attachment body replaced by a
+    placeholder), so every other check is `parse_message`'s own.
+    """
+    sk = skeleton(raw)
+    p = parse_message(raw if sk is None else sk, max_documents=max_documents)
+    if isinstance(p, MimeProblem):
+        return p
+    return MessageSummary(p.message_id, p.subject, tuple((d.name, d.content_type) for d in p.documents))
+
+
+# -------------------------------------------------------------- skeleton
+#
+# The stdlib parser reads a message line by line (~1 µs a line, ~2,000 lines for a 100 KB
+# attachment) and base64-decodes every attachment: ~4 ms of the ~5 ms a message costs at
+# DATA.  `skeleton` finds the structure with bytes.find instead and swaps each large base64
+# leaf body that `email` would decode without a defect for a 4-byte placeholder.  It
+# follows `email.feedparser` exactly where it acts (header block = lines matching its
+# headerRE up to a blank line; a delimiter is a whole line ``--boundary[--][ \t]*``, RFC 2046
+# §5.1.1) and gives up (None: parse the original) on anything else: missing or repeated
+# boundaries, message/* parts, multipart/digest, header defects, a lone CR outside the
+# replaced bodies, deep nesting.  A replaced body holds only base64 characters, CR and LF,
+# so it cannot hide a delimiter line: the parser sees the same tree either way.
+
+_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")  # email.feedparser.headerRE
+_B64_AND_PAD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_PLACEHOLDER = b"AAAA\n"  # decodes to three bytes: a document, not an empty part
+MIN_REPLACED = 512  # smaller bodies decode quickly enough
+_HEADERS = BytesParser()  # compat32, as email.message_from_bytes
+
+
+def _b64_clean(body: bytes) -> bool:
+    """True when ``base64.b64decode(joined lines, validate=True)`` gives data with no padding
+    fix-up, i.e. when `email` decodes the part without any defect (RFC 2045 §6.8)."""
+    rest = body.translate(None, _B64_AND_PAD)
+    if rest.translate(None, b"\r\n"):
+        return False  # a character outside the alphabet
+    n = len(body) - len(rest)  # characters once the lines are joined
+    s = body.rstrip(b"\r\n")
+    data = s.rstrip(b"=")
+    return n > 0 and n % 4 == 0 and len(s) - len(data) <= 2 and b"=" not in data
+
+
+class _Unusual(Exception):
+    """Internal: the skeleton scan met something it does not model; parse the original."""
+
+
+def _line_content(data: bytes, start: int, end: int) -> tuple[bytes, int]:
+    """The line at ``start`` without its line end, and where the next line starts."""
+    nl = data.find(b"\n", start, end)
+    if nl < 0:
+        raise _Unusual("a line without an end")
+    line = data[start:nl]
+    return (line[:-1] if line.endswith(b"\r") else line), nl + 1
+
+
+def _entity(data: bytes, start: int, end: int, depth: int, bounds: tuple[bytes, ...], out: list[bytes]) -> None:
+    if depth > MAX_DEPTH:
+        raise _Unusual("deep")
+    pos = start
+    while True:  # the header block
+        line, nxt = _line_content(data, pos, end)
+        if not line:
+            break
+        if not _HEADER_LINE.match(line):
+            raise _Unusual("not a header line")
+        pos = nxt
+    head = data[start:nxt]
+    out.append(head)
+    hdr = _HEADERS.parsebytes(head.replace(b"\r\n", b"\n"), headersonly=True)
+    if hdr.defects:
+        raise _Unusual("header defects")
+    ctype = hdr.get_content_type()
+    maintype = hdr.get_content_maintype()
+    if maintype == "message" or ctype == "multipart/digest":
+        raise _Unusual(ctype)
+    if maintype == "multipart":
+        _multipart(data, hdr, nxt, end, depth, bounds, out)
+        return
+    body = data[nxt:end]
+    cte = str(hdr.get("content-transfer-encoding", "")).lower()  # as Message.get_payload reads it
+    if maintype != "text" and cte == "base64" and len(body) >= MIN_REPLACED and _b64_clean(body):
+        out.append(_PLACEHOLDER)
+    else:
+        out.append(body)
+
+
+def _multipart(data: bytes, hdr: Message, start: int, end: int, depth: int, bounds: tuple[bytes, ...],
+               out: list[bytes]) -> None:
+    boundary = hdr.get_boundary()
+    if not boundary:
+        raise _Unusual("no boundary")
+    try:
+        b = boundary.encode("ascii")
+    except UnicodeEncodeError:
+        raise _Unusual("non-ASCII boundary") from None
+    if b in bounds:
+        raise _Unusual("a boundary reused inside its own multipart")
+    delimiter = re.compile(b"--" + re.escape(b) + rb"(--)?[ \t]*")
+    sep = b"--" + b
+    lines: list[tuple[int, int, bool]] = []  # (line start, next line, is the close delimiter)
+    pos = start
+    while True:
+        p = data.find(sep, pos, end)
+        if p < 0:
+            raise _Unusual("no close delimiter")
+        if p == start or data[p - 1] == 0x0A:
+            line, nxt = _line_content(data, p, end)
+            m = delimiter.fullmatch(line)
+            if m:
+                lines.append((p, nxt, m.group(1) is not None))
+                if m.group(1) is not None:
+                    break
+                pos = nxt
+                continue
+        pos = p + 1
+    if len(lines) < 2 or lines[0][2]:
+        raise _Unusual("no start delimiter or no part")
+    out.append(data[start:lines[0][0]])  # preamble
+    for (p0, n0, _), (p1, _, _) in zip(lines, lines[1:]):
+        if n0 == p1:
+            raise _Unusual("an empty part")
+        out.append(data[p0:n0])
+        _entity(data, n0, p1, depth + 1, bounds + (b,), out)
+    out.append(data[lines[-1][0]:end])  # close delimiter and epilogue
+
+
+def skeleton(raw: bytes) -> bytes | None:
+    """``raw`` with its large valid base64 attachment bodies replaced (see above), or None
+    when the message has a shape the scan does not model."""
+    out: list[bytes] = []
+    try:
+        _entity(raw, 0, len(raw), 0, (), out)
+    except _Unusual:
+        return None
+    sk = b"".join(out)
+    if sk.count(b"\r") != sk.count(b"\r\n"):
+        return None  # a lone CR is a line break to the parser but not to the scan
+    return sk
 
 
 def parse_message(raw: bytes, *, max_documents: int = 50) -> ParsedMessage | MimeProblem:

@@ -31,7 +31,7 @@ from mailfax import rules as rules_mod
 from mailfax.addresses import NotOurs, parse_recipient
 from mailfax.config import Config
 from mailfax.jobs import JobSettings
-from mailfax.mime import MimeProblem, parse_message
+from mailfax.mime import MimeProblem, check_message
 from mailfax.store import Envelope, NewJob, Store
 
 log = logging.getLogger("mailfax.smtp")
@@ -120,7 +120,7 @@ class FaxHandler:
 
     async def handle_DATA(self, server, session, envelope):
         raw = envelope.original_content or b""
-        parsed = parse_message(raw, max_documents=self.config.limits.max_documents)
+        parsed = check_message(raw, max_documents=self.config.limits.max_documents)
         if isinstance(parsed, MimeProblem):
             return f"554 5.6.0 {parsed.reason}"
         pending = self._pending(envelope)
