@@ -148,6 +148,7 @@ class Operations:
                 self.metrics_server = await metrics.start_server(self, listen.host, listen.port)
             except OSError as e:
                 log.error("metrics: cannot listen on %s:%d: %s", listen.host, listen.port, e.strerror or e)
+        sessions = self.follow_sessions()
         try:
             while not stop.is_set():
                 self.publish()
@@ -160,6 +161,36 @@ class Operations:
                 self.metrics_server.close()
                 await self.metrics_server.wait_closed()
             self.publish("stopped")
+            if sessions is not None:
+                sessions.close_all()
+
+    def follow_sessions(self):
+        """Session logs (`mailfax.sessionlog`) kept from every media tick of the telephony.
+
+        The media clock's ``on_tick`` is chained here, at composition, so the telephony
+        layer itself needs no knowledge of logs; ends are seen when a call leaves ``calls``.
+        """
+        from mailfax.sessionlog import SessionLogs
+
+        media = getattr(self.telephony, "media", None)
+        if media is None:
+            return None
+        try:
+            sessions = SessionLogs(self.config.storage.data_dir / "log", clock=self.clock)
+        except OSError as e:
+            log.warning("no session logs: %s", e)
+            return None
+        tick, calls = media.on_tick, self.telephony.calls
+
+        def on_tick(t: float) -> None:
+            tick(t)
+            try:
+                sessions.follow(calls, t)
+            except Exception:  # a log must never stop the media clock
+                log.exception("session log update failed")
+
+        media.on_tick = on_tick
+        return sessions
 
 
 # ---------------------------------------------------------------- the queue database, read-only

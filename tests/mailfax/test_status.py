@@ -2,7 +2,8 @@
 
 The live test runs the gateway on its built-in loopback line: a mailed fax becomes a real
 call (IAX2 over UDP on 127.0.0.1); while it runs, ``mailfax status`` shows the call with its
-T.30 phase, page and speed, and the metrics endpoint counts it.  SIGTERM in the middle of
+T.30 phase, page and speed, the metrics endpoint counts it, and its session log records
+every frame.  SIGTERM in the middle of
 the call ends it cleanly: the process exits 0 within seconds, the snapshot says "stopped",
 and the job is kept (retry-wait, pages confirmed so far recorded); after a restart and
 ``mailfax retry`` the job completes.  Real time: about a minute and a half.
@@ -120,11 +121,21 @@ def test_live_status_metrics_and_sigterm(tmp_path):
         after = status_json(serve)["queue"]
         assert after["jobs"] == {"retry-wait": 1}, after  # kept, to be resumed: nothing lost
         assert serve.cli("status").returncode == 3
+        # the interrupted call's session log: frames with their times, training, a clean end
+        first = (serve.data / "log" / "c00000001").read_text()
+        assert first.startswith("SESSION c00000001: SEND call")
+        for needle in (" SEND DCS\n", " RECV CFR\n", " TRAINING v17 14400 bit/s: trained\n", " PHASE C\n",
+                       " SESSION END "):
+            assert needle in first, first
 
         serve.start()
         assert serve.cli("retry", "1").returncode == 0
         wait_for(lambda: status_json(serve)["queue"]["jobs"] == {"done": 1}, 150,
                  f"the job did not complete after the restart: {serve.log()[-3000:]}")
+        logs = sorted((serve.data / "log").glob("c*"))
+        assert len(logs) == 2  # our sending calls only (the loopback line's far end is not ours to log)
+        second = logs[1].read_text()
+        assert " PAGE 1 SENT (confirmed)\n" in second and " SESSION END OK;" in second, second
         metrics = scrape(serve.metrics_port)
         pages = next(line for line in metrics.splitlines() if line.startswith("mailfax_pages_sent_total "))
         assert float(pages.split()[1]) >= 3
