@@ -64,14 +64,21 @@ class MediaClock:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._origin = 0.0
+        self._k = 0                # ticks since the current origin
+        self.running = False
 
     def start(self) -> None:
+        """Start ticking now (no-op while running); an idle gateway stops the clock."""
+        if self.running:
+            return
+        self.running = True
         self._loop = asyncio.get_running_loop()
         self._origin = self._loop.time()
-        self.ticks = 0
+        self._k = 0
         self._handle = self._loop.call_at(self._origin, self._fire)
 
     def stop(self) -> None:
+        self.running = False
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -79,20 +86,24 @@ class MediaClock:
     def _fire(self) -> None:
         loop = self._loop
         now = loop.time()
-        due = self._origin + self.ticks * self.period
+        due = self._origin + self._k * self.period
         t0 = time.perf_counter()
         self.wakeups += 1
         while due <= now:          # missed ticks run now, each with its own media time
             self.lateness.append(now - due)
             self.ticks += 1
+            self._k += 1
             try:
                 self.on_tick(due)
             except Exception:      # one broken tick must not stop every call's clock
                 log.exception("media tick failed")
-            due = self._origin + self.ticks * self.period
+            if not self.running:   # stopped from inside the tick
+                break
+            due = self._origin + self._k * self.period
             now = loop.time()
         self.busy += time.perf_counter() - t0
-        self._handle = loop.call_at(due, self._fire)
+        if self.running:
+            self._handle = loop.call_at(due, self._fire)
 
     def summary(self) -> dict:
         """How late ticks ran, in milliseconds (mean, p99, max), and the share of time in ticks."""
@@ -182,7 +193,6 @@ class Telephony:
                 self._regs[ident] = t
                 self.stats.registrations[t.name] = "registering"
         self.protocol.transmit()
-        self.media.start()
 
     async def close(self) -> None:
         """Hang up every call (their waiters get their outcome), then close the socket."""
@@ -226,6 +236,8 @@ class Telephony:
             if live.bridge.finished:
                 self._finish(live)
         self.protocol.transmit()
+        if not self.calls:
+            self.media.stop()      # idle: no wake-ups until the next call
 
     def _progress(self, live: _Live) -> None:
         b = live.bridge
@@ -259,6 +271,7 @@ class Telephony:
         live = _Live(FaxCall(self.endpoint, call, term), asyncio.get_running_loop().create_future(),
                      trunk, on_progress=on_progress, started_at=self.clock())
         self.calls[call] = live
+        self.media.start()
         self.stats.placed += 1
         self.protocol.transmit()
         return await live.done
@@ -310,6 +323,7 @@ class Telephony:
         live = _Live(bridge, asyncio.get_running_loop().create_future(), trunk, incoming=ev,
                      started_at=self.clock())
         self.calls[ev.call] = live
+        self.media.start()
         delay = max(0, self.config.inbound.rings - 1) * self.config.iax.ring_period
         loop = asyncio.get_running_loop()
         live.answer_handle = loop.call_later(delay, self._answer, live)

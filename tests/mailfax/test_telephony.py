@@ -143,3 +143,29 @@ def test_trunk_registration_over_udp(tmp_path):
 
     regs, bound, ours = asyncio.run(main())
     assert regs == {"pbx": "registered"} and bound == ours
+
+
+def test_partial_reception_is_stored_with_its_reason(tmp_path):
+    """inbound.max_pages 1 and a 2-page fax: the call ends after page 1, which is stored
+    (durably, with the reason) for delivery like any other fax."""
+    async def main():
+        phone, store, config = await _answerer(tmp_path, "", "inbound: {max_pages: 1}\n")
+        caller = await Telephony.open(config, host="127.0.0.1", port=0, trunks=())
+        trunk = Trunk(name="t", host="127.0.0.1", port=phone.address[1], caller_id="42", local_ident="+1 555 0100")
+        try:
+            res = await asyncio.wait_for(caller.send_fax(trunk, "5550199", [sample_page(1), sample_page(2)]), 90)
+            for _ in range(50):
+                if store.faxes():
+                    break
+                await asyncio.sleep(0.1)
+            return res, [store.load(f.id) for f in store.faxes()]
+        finally:
+            await caller.close()
+            await phone.close()
+
+    res, faxes = asyncio.run(main())
+    assert res.pages_sent <= 1 and outcome_of(res, 2).failure is not None
+    (fax,) = faxes
+    assert fax.pages_received == 1 and fax.pages[0].same_pixels(sample_page(1))
+    assert fax.completion != "OK" and fax.reason == "page limit of 1 reached"
+    assert fax.caller_id == "42" and fax.tsi == "+1 555 0100" and fax.called == "5550199"
