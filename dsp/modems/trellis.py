@@ -31,6 +31,8 @@ class Kind(enum.IntEnum):
     DATA = 0
     START = 1       # a data symbol that starts a new transmission: reset the trellis first
     FLUSH = 2       # no symbol: the carrier went, emit what the trellis still holds
+    ERASURE = 3     # a symbol lost (fill-in) or unreliable: branch metric 0, no information
+    START_ERASURE = 4   # START, but the symbol itself was lost
 
 
 #: Bits of data per symbol at each V.17 rate (the redundant bit not counted).
@@ -179,7 +181,7 @@ def viterbi_block_py(symbols, kinds, points, space_map, nbits, skip_first, metri
     n_out = 0
     for k in range(symbols.shape[0]):
         kind = kinds[k]
-        if kind == Kind.START:
+        if kind == Kind.START or kind == Kind.START_ERASURE:
             for s in range(8):
                 metric[s] = 1e9
                 for t in range(depth):
@@ -224,11 +226,12 @@ def viterbi_block_py(symbols, kinds, points, space_map, nbits, skip_first, metri
             gy = 0
         elif gy >= GRID_N:
             gy = GRID_N - 1
+        erased = kind == Kind.ERASURE or kind == Kind.START_ERASURE
         for c in range(8):
             p = space_map[gx, gy, c]
             dr = z.real - points[p].real
             di = z.imag - points[p].imag
-            d[c] = dr * dr + di * di
+            d[c] = 0.0 if erased else dr * dr + di * di
             best[c] = p
         # Add-compare-select over the 32 branches.
         slot = ctr[0] + 1

@@ -72,6 +72,8 @@ class V17Receiver:
         self._fst[rxm.F_QUAL] = 0.0
         self._decoder = trellis.ViterbiDecoder(self.rate, compiled=self._compiled)
         self._history = np.zeros(23, dtype=np.uint8)
+        self._gap = 0                # symbols lost in fill-in, not yet given to the trellis
+        self._gap_start = False      # the first of them starts segment 4
 
     @property
     def quality(self) -> float:
@@ -83,7 +85,13 @@ class V17Receiver:
         return float(self._fst[rxm.F_OMEGA] / (2 * np.pi) * 8000.0)
 
     def fillin(self, n: int) -> None:
-        """n samples were lost: keep carrier and symbol clocks running, adapt nothing."""
+        """n samples were lost: keep carrier and symbol clocks running, adapt nothing.
+
+        The training sequence is known, so a gap in segment 2/3 advances the expected
+        pattern (and may carry over into segment 4); from segment 4 on, every lost symbol
+        goes to the trellis as an erasure (metric 0), as do the first ERASE_AFTER_GAP
+        symbols after the gap, so data keep their place and the decoder's decisions
+        before the gap are not spoiled by what follows it."""
         stage = self._ist[rxm.I_STAGE]
         if stage in (rxm.Stage.IDLE, rxm.Stage.PARKED) or n <= 0:
             return
@@ -98,9 +106,22 @@ class V17Receiver:
         symbols = (instants + i[rxm.I_HALF]) // 2
         i[rxm.I_HALF] ^= instants & 1
         i[rxm.I_HOLDOFF] = max(int(i[rxm.I_HOLDOFF]), 24)
-        if stage in (rxm.Stage.TRAIN, rxm.Stage.SEG4):
-            i[rxm.I_COUNT] = min(i[rxm.I_COUNT] + symbols, i[rxm.I_TRAIN_LEN] - 1
-                                 if stage == rxm.Stage.TRAIN else rxm.txm.SEG4 - 1)
+        if stage == rxm.Stage.TRAIN:
+            left = int(i[rxm.I_TRAIN_LEN] - i[rxm.I_COUNT])     # training symbols still due
+            if symbols < left:
+                i[rxm.I_COUNT] += symbols
+                return
+            # The gap runs into segment 4 (as the TRAIN -> SEG4 step in the loop does).
+            symbols -= left
+            i[rxm.I_STAGE] = stage = rxm.Stage.SEG4
+            i[rxm.I_COUNT] = 0
+            f[rxm.F_MU] = rxm.MU_DATA * 2
+            self._gap_start = True
+        if stage in (rxm.Stage.SEG4, rxm.Stage.DATA):
+            if stage == rxm.Stage.SEG4:
+                i[rxm.I_COUNT] = min(i[rxm.I_COUNT] + symbols, rxm.txm.SEG4 - 1)
+            self._gap += symbols
+            i[rxm.I_ERASE] = rxm.ERASE_AFTER_GAP
 
     def receive(self, samples: np.ndarray) -> list[RxItem]:
         x = np.ascontiguousarray(samples, dtype=np.int16)
@@ -120,7 +141,18 @@ class V17Receiver:
         nev = int(self._ist[rxm.I_NEV])
         if nsym == 0 and nev == 0:
             return []
-        bits, at = self._bits(syms[:nsym], kinds[:nsym])
+        syms, kinds = syms[:nsym], kinds[:nsym]
+        if self._gap:
+            # The symbols lost before this block, as erasures in front of it.
+            gk = np.full(self._gap, trellis.Kind.ERASURE, dtype=np.int8)
+            if self._gap_start:
+                gk[0] = trellis.Kind.START_ERASURE
+            syms = np.concatenate([np.zeros(self._gap, np.complex128), syms])
+            kinds = np.concatenate([gk, kinds])
+            ev = ev.copy()
+            ev[:nev, 1] += self._gap
+            self._gap, self._gap_start = 0, False
+        bits, at = self._bits(syms, kinds)
         out: list[RxItem] = []
         start = 0
         for k in range(nev):

@@ -91,10 +91,15 @@ N_F = 26
 # Int state slots.
 (I_STAGE, I_HALF, I_XPOS, I_EQPOS, I_COUNT, I_BELOW, I_SHORT, I_SAVED, I_HOLDOFF, I_ALT,
  I_RING, I_TRAIN_LEN, I_NSYM, I_NEV, I_NBITS, I_PREVY, I_DREG, I_ONES, I_CHECKED,
- I_REPORTED) = range(20)
-N_I = 20
-#: Segment 4 must descramble (hard decisions) to at least this share of ones.
+ I_REPORTED, I_ERASE) = range(21)
+N_I = 21
+#: Segment 4 must descramble (hard decisions) to at least this share of ones, out of
+#: at least MIN_CHECKED bits (fewer when a lost packet took segment 4: training fails).
 ONES_NEEDED = 0.75
+MIN_CHECKED = 48
+#: Symbols after a lost packet that go to the trellis as erasures: the front-end filter
+#: and the equalizer line still hold samples from before the gap.
+ERASE_AFTER_GAP = 16
 
 # Loop gains, per stage.
 MU_TRAIN = 0.15
@@ -162,7 +167,7 @@ def _slice(z, points, smap):
     return best
 
 
-def _check_ones(ist, code, count):
+def _check_ones(ist, code, count, fresh):
     """Segment 4 carries scrambled ones: decode the hard decision (differential decoding,
     descrambling) and count the ones, from the 24th bit on (§7.3, Table 2/V.17)."""
     y = (code >> 1) & 3
@@ -176,7 +181,7 @@ def _check_ones(ist, code, count):
         reg = ist[I_DREG]
         out = (b ^ (reg >> 17) ^ (reg >> 22)) & 1
         ist[I_DREG] = ((reg << 1) | b) & 0x7FFFFF
-        if count >= 1 and count * ist[I_NBITS] + i >= 24:
+        if fresh and count >= 1 and count * ist[I_NBITS] + i >= 24:
             ist[I_ONES] += out
             ist[I_CHECKED] += 1
 
@@ -200,7 +205,8 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
     ist[I_COUNT] = count + 1
     target = z
     # No adapting across a lost packet (fill-in) or a gap of silence.
-    adapt = ist[I_HOLDOFF] == 0 and fst[F_P] > 0.125 * fst[F_PSIG]
+    fresh = ist[I_HOLDOFF] == 0          # no fill-in in the last 24 symbols
+    adapt = fresh and fst[F_P] > 0.125 * fst[F_PSIG]
     if ist[I_HOLDOFF] > 0:
         ist[I_HOLDOFF] -= 1
     if stage == Stage.ACQUIRE:      # wait for ABAB, measure carrier, find the reversal
@@ -279,7 +285,7 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
         n = ist[I_TRAIN_LEN]
         if count == 400:
             fst[F_MU] = MU_FINE
-        if count >= n - 256 or (n < 100 and count >= 8):
+        if fresh and (count >= n - 256 or (n < 100 and count >= 8)):
             e = z - target
             fst[F_ERR] += e.real * e.real + e.imag * e.imag
             fst[F_NERR] += 1
@@ -293,15 +299,21 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
         n = ist[I_NSYM]
         syms[n] = z
         kinds[n] = trellis.Kind.START if (stage == Stage.SEG4 and count == 0) else trellis.Kind.DATA
+        if ist[I_ERASE] > 0:
+            ist[I_ERASE] -= 1
+            kinds[n] = trellis.Kind.START_ERASURE if kinds[n] == trellis.Kind.START else trellis.Kind.ERASURE
         ist[I_NSYM] = n + 1
         e = z - target
         e2 = e.real * e.real + e.imag * e.imag
         if stage == Stage.SEG4:
-            fst[F_ERR] += e2
-            fst[F_NERR] += 1
-            _check_ones(ist, code, count)
+            if fresh:
+                fst[F_ERR] += e2
+                fst[F_NERR] += 1
+            _check_ones(ist, code, count, fresh)
             if count + 1 >= txm.SEG4:
-                snr = 10 * math.log10(fst[F_ES] * fst[F_NERR] / max(fst[F_ERR], 1e-9))
+                snr = 10 * math.log10(fst[F_ES] * max(fst[F_NERR], 1e-9) / max(fst[F_ERR], 1e-9))
+                if fst[F_NERR] < 8 or ist[I_CHECKED] < MIN_CHECKED:
+                    snr = -99.0           # too little of the training came through
                 fst[F_QUAL] = snr
                 fst[F_ERR_DATA] = fst[F_ERR] / fst[F_NERR]
                 if snr >= fst[F_SNR_MIN] and ist[I_ONES] >= ONES_NEEDED * ist[I_CHECKED]:
@@ -472,6 +484,7 @@ def _carrier_up(fst, ist, eq, eqbuf, eqsave):
     ist[I_RING] = 0
     ist[I_HALF] = 0
     ist[I_HOLDOFF] = 8                    # let the filter fill before steering the timing
+    ist[I_ERASE] = 0
     fst[F_RRE] = 0.0
     fst[F_RIM] = 0.0
     fst[F_PSIG] = fst[F_P]

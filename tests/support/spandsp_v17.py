@@ -72,6 +72,7 @@ class SpanV17Rx:
                                    ctypes.c_int, ctypes.c_int)
         self._rx = sp.declare(lib, "v17_rx", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
         self._free = sp.declare(lib, "v17_rx_free", ctypes.c_int, ctypes.c_void_p)
+        self._fillin = sp.declare(lib, "v17_rx_fillin", ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
         self._status = sp.declare(lib, "v17_rx_set_modem_status_handler", None, ctypes.c_void_p,
                                   sp.MODEM_STATUS, ctypes.c_void_p)
         self.bits: list[int] = []
@@ -99,6 +100,18 @@ class SpanV17Rx:
         for i in range(0, len(x), block):
             part = x[i:i + block]
             self._rx(self._s, part.ctypes.data, len(part))
+
+    def fillin(self, n: int) -> None:
+        """n samples were lost (spandsp's own fill-in: clocks run on, nothing adapts)."""
+        self._fillin(self._s, n)
+
+    def drive(self, packets) -> None:
+        """Packets as `tests.support.line.blocks` gives them: None is a lost one."""
+        for p in packets:
+            if p is None:
+                self.fillin(160)
+            else:
+                self.receive(p)
 
     def codes(self) -> list[int]:
         return [e for e, _ in self.events]
