@@ -41,6 +41,19 @@ SAMPLE_RATE = 8000
 NOMINAL_RMS = 3220.0
 
 
+def all_symbols(gen: Callable, state: np.ndarray, scrambler: np.ndarray, bits: np.ndarray,
+                gen_args: tuple) -> np.ndarray:
+    """Every symbol `gen` makes for a whole transmission of `bits` (training, data, closing,
+    tail), asked for 256 at a time.  For tests and inspection."""
+    bits = np.asarray(bits, np.uint8)
+    out, pos = [], 0
+    while True:
+        s, pos, finished = gen(256, state, scrambler, bits, pos, *gen_args)
+        out.append(s)
+        if finished:
+            return np.concatenate(out)
+
+
 class PskTransmitter:
     """Bits in, 8000 Hz int16 samples out (DESIGN.md §3 Transmitter)."""
 

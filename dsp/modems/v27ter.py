@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from . import psk_rx, scrambler, shaping
-from .psk_tx import PskTransmitter
+from .psk_tx import PskTransmitter, all_symbols
 
 CARRIER_HZ = 1800.0
 ALPHA = 0.5
@@ -130,20 +130,19 @@ def _step(n, state, scr, bits, bitpos, tx_state, ring, coef, num, den, carrier, 
     return shaping.modulate(symbols, n, tx_state, ring, coef, num, den, carrier, gain), bitpos, finished
 
 
+def _generator_setup(rate: int, tep: bool) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """(generator state, scrambler state, generator arguments) at the start of a transmission."""
+    state = np.zeros(5, np.int64)
+    state[_TEP] = int(tep)
+    return state, scrambler.v27ter_state(SCRAMBLER_START), (rate, CONSTELLATION, PHASE_STEPS_3,
+                                                             PHASE_STEPS_2)
+
+
 def symbols(rate: int, bits: np.ndarray, *, tep: bool = False, reference: bool = False) -> np.ndarray:
     """Every symbol of a whole transmission of `bits` (training, data, closing, tail);
     ``reference=True`` runs the plain-Python generator.  For tests and inspection."""
-    state = np.zeros(5, np.int64)
-    state[_TEP] = int(tep)
-    scr = scrambler.v27ter_state(SCRAMBLER_START)
-    gen = _generate.py_func if reference else _generate
-    out, pos = [], 0
-    while True:
-        s, pos, finished = gen(256, state, scr, np.asarray(bits, np.uint8), pos, rate,
-                               CONSTELLATION, PHASE_STEPS_3, PHASE_STEPS_2)
-        out.append(s)
-        if finished:
-            return np.concatenate(out)
+    state, scr, args = _generator_setup(rate, tep)
+    return all_symbols(_generate.py_func if reference else _generate, state, scr, bits, args)
 
 
 class V27terTransmitter(PskTransmitter):
@@ -153,13 +152,12 @@ class V27terTransmitter(PskTransmitter):
         if rate not in RATES:
             raise ValueError(f"V.27 ter rate must be one of {RATES}, not {rate}")
         self.rate = rate
-        state = np.zeros(5, np.int64)
-        state[_TEP] = int(tep)
+        state, scr, args = _generator_setup(rate, tep)
         super().__init__(
             step=_step,
-            gen_args=(rate, CONSTELLATION, PHASE_STEPS_3, PHASE_STEPS_2),
+            gen_args=args,
             state=state,
-            scrambler=scrambler.v27ter_state(SCRAMBLER_START),
+            scrambler=scr,
             shaper=shaping.TxShaper.design(BAUD[rate], ALPHA, TX_TAPS),
             carrier_hz=CARRIER_HZ,
             symbol_power=2.0,

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from . import psk_rx, scrambler, shaping
-from .psk_tx import PskTransmitter
+from .psk_tx import PskTransmitter, all_symbols
 
 BAUD = 2400
 CARRIER_HZ = 1700.0
@@ -153,21 +153,20 @@ def _step(n, state, scr, bits, bitpos, tx_state, ring, coef, num, den, carrier, 
     n = shaping.samples_until_starved(tx_state, n, len(symbols), num, den)
     return shaping.modulate(symbols, n, tx_state, ring, coef, num, den, carrier, gain), bitpos, finished
 
-def symbols(rate: int, bits: np.ndarray, *, tep: bool = False, reference: bool = False) -> np.ndarray:
-    """Every symbol of a whole transmission of `bits` (training, data, closing, tail);
-    ``reference=True`` runs the plain-Python generator.  For tests and inspection."""
+def _generator_setup(rate: int, tep: bool) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """(generator state, scrambler state, generator arguments) at the start of a transmission."""
     seg2, seg3 = training_reference(rate)
     state = np.zeros(6, np.int64)
     state[_TEP] = int(tep)
-    scr = scrambler.v29_state(0)
-    gen = _generate.py_func if reference else _generate
-    out, pos = [], 0
-    while True:
-        s, pos, finished = gen(256, state, scr, np.asarray(bits, np.uint8), pos, rate, seg2, seg3,
-                               CONSTELLATION, PHASE_STEPS_3, PHASE_STEPS_2)
-        out.append(s)
-        if finished:
-            return np.concatenate(out)
+    return state, scrambler.v29_state(0), (rate, seg2, seg3, CONSTELLATION, PHASE_STEPS_3,
+                                           PHASE_STEPS_2)
+
+
+def symbols(rate: int, bits: np.ndarray, *, tep: bool = False, reference: bool = False) -> np.ndarray:
+    """Every symbol of a whole transmission of `bits` (training, data, closing, tail);
+    ``reference=True`` runs the plain-Python generator.  For tests and inspection."""
+    state, scr, args = _generator_setup(rate, tep)
+    return all_symbols(_generate.py_func if reference else _generate, state, scr, bits, args)
 
 
 def _symbol_power(rate: int) -> float:
@@ -185,14 +184,12 @@ class V29Transmitter(PskTransmitter):
         if rate not in RATES:
             raise ValueError(f"V.29 rate must be one of {RATES}, not {rate}")
         self.rate = rate
-        seg2, seg3 = training_reference(rate)
-        state = np.zeros(6, np.int64)
-        state[_TEP] = int(tep)
+        state, scr, args = _generator_setup(rate, tep)
         super().__init__(
             step=_step,
-            gen_args=(rate, seg2, seg3, CONSTELLATION, PHASE_STEPS_3, PHASE_STEPS_2),
+            gen_args=args,
             state=state,
-            scrambler=scrambler.v29_state(0),
+            scrambler=scr,
             shaper=shaping.TxShaper.design(BAUD, ALPHA, TX_TAPS),
             carrier_hz=CARRIER_HZ,
             symbol_power=_symbol_power(rate),

@@ -87,8 +87,9 @@ _DIS_MIN_SCAN = {
     0: (20, 20, 10), 1: (5, 5, 5), 2: (10, 10, 5), 3: (20, 10, 5),
     4: (40, 40, 20), 5: (40, 20, 10), 6: (10, 5, 5), 7: (0, 0, 0),
 }
-_DCS_MIN_SCAN_CODE = {20: 0, 5: 1, 10: 2, 40: 4, 0: 7}
-_DCS_MIN_SCAN_MS = {v: k for k, v in _DCS_MIN_SCAN_CODE.items()}
+#: The code a DIS or DCS sends for one minimum scan line time (ms), and back.
+_MIN_SCAN_CODE = {20: 0, 5: 1, 10: 2, 40: 4, 0: 7}
+_MIN_SCAN_MS = {v: k for k, v in _MIN_SCAN_CODE.items()}
 
 
 class _Bits:
@@ -108,6 +109,14 @@ class _Bits:
         else:
             self.octets[i] &= ~(1 << b) & 0xFF
 
+    def get_field(self, first: int, count: int) -> int:
+        """Bits first .. first+count-1 read as a number, bit `first` the lowest."""
+        return sum(self.get(first + i) << i for i in range(count))
+
+    def set_field(self, first: int, count: int, value: int) -> None:
+        for i in range(count):
+            self.set(first + i, (value >> i) & 1)
+
     def finish(self) -> bytes:
         """Trim to the last non-empty octet (at least 3) and set the extension bits
         (bits 24, 32, 40, ... say "another octet follows")."""
@@ -120,6 +129,31 @@ class _Bits:
         for k in range(3, n):
             out[k - 1] |= 0x80
         return bytes(out)
+
+
+def _set_rate(b: _Bits, rate: Rate) -> None:
+    """Bits 11-14: the modem and data signalling rate (Table 2)."""
+    for i, bit in enumerate(rate.code):
+        b.set(11 + i, bit)
+
+
+def _rate_of(b: _Bits) -> Rate | None:
+    code = tuple(b.get(11 + i) for i in range(4))
+    return next((r for r in RATE_LADDER if r.code == code), None)
+
+
+def _set_size(b: _Bits, width: Width, length: Length) -> None:
+    """Bits 17-18 (recording width) and 19-20 (recording length), Table 2."""
+    b.set(17, width is Width.B4)
+    b.set(18, width is Width.A3)
+    b.set(19, length is Length.B4)
+    b.set(20, length is Length.UNLIMITED)
+
+
+def _size_of(b: _Bits) -> tuple[Width, Length]:
+    width = Width.A3 if b.get(18) else Width.B4 if b.get(17) else Width.A4
+    length = Length.UNLIMITED if b.get(20) else Length.B4 if b.get(19) else Length.A4
+    return width, length
 
 
 @dataclass(frozen=True)
@@ -155,13 +189,8 @@ def encode_dis(caps: Capabilities) -> bytes:
     b.set(14, Modem.V17 in modems)
     b.set(15, Resolution.FINE in caps.resolutions)
     b.set(16, Coding.MR in caps.codings)
-    b.set(17, caps.max_width is Width.B4)
-    b.set(18, caps.max_width is Width.A3)
-    b.set(19, caps.max_length is Length.B4)
-    b.set(20, caps.max_length is Length.UNLIMITED)
-    code = {0: 7, 5: 1, 10: 2, 20: 0, 40: 4}.get(caps.min_scan_ms, 0)
-    for i in range(3):
-        b.set(21 + i, (code >> i) & 1)
+    _set_size(b, caps.max_width, caps.max_length)
+    b.set_field(21, 3, _MIN_SCAN_CODE.get(caps.min_scan_ms, 0))
     b.set(27, caps.ecm)
     b.set(31, caps.ecm and Coding.MMR in caps.codings)
     b.set(41, Resolution.SUPERFINE in caps.resolutions)
@@ -212,12 +241,11 @@ def decode_dis(info: bytes) -> RemoteCapabilities:
         resolutions.add(Resolution.FINE)
     if b.get(41):
         resolutions.add(Resolution.SUPERFINE)
-    width = Width.A3 if b.get(18) else Width.B4 if b.get(17) else Width.A4
-    length = Length.UNLIMITED if b.get(20) else Length.B4 if b.get(19) else Length.A4
+    width, length = _size_of(b)
     return RemoteCapabilities(
         rates=rates, ecm=ecm, ecm_64_preferred=bool(b.get(7)), codings=frozenset(codings),
         resolutions=frozenset(resolutions), max_width=width, max_length=length,
-        min_scan_code=b.get(21) | b.get(22) << 1 | b.get(23) << 2, min_scan_halves=bool(b.get(46)),
+        min_scan_code=b.get_field(21, 3), min_scan_halves=bool(b.get(46)),
         ready_to_receive=bool(b.get(10)), ready_to_transmit=bool(b.get(9)),
     )
 
@@ -247,19 +275,13 @@ class Dcs:
 def encode_dcs(dcs: Dcs) -> bytes:
     b = _Bits(size=6)
     b.set(10, 1)
-    for i, bit in enumerate(dcs.rate.code):
-        b.set(11 + i, bit)
+    _set_rate(b, dcs.rate)
     b.set(15, dcs.resolution is Resolution.FINE)
     b.set(41, dcs.resolution is Resolution.SUPERFINE)
     b.set(16, dcs.coding is Coding.MR)
     b.set(31, dcs.coding is Coding.MMR)
-    b.set(17, dcs.width is Width.B4)
-    b.set(18, dcs.width is Width.A3)
-    b.set(19, dcs.length is Length.B4)
-    b.set(20, dcs.length is Length.UNLIMITED)
-    code = _DCS_MIN_SCAN_CODE.get(0 if dcs.ecm else dcs.min_scan_ms, 0)
-    for i in range(3):
-        b.set(21 + i, (code >> i) & 1)
+    _set_size(b, dcs.width, dcs.length)
+    b.set_field(21, 3, _MIN_SCAN_CODE.get(0 if dcs.ecm else dcs.min_scan_ms, 0))
     b.set(27, dcs.ecm)
     b.set(28, dcs.ecm and dcs.ecm_frame_size == 64)
     return b.finish()
@@ -268,32 +290,27 @@ def encode_dcs(dcs: Dcs) -> bytes:
 def decode_dcs(info: bytes) -> Dcs | None:
     """The DCS parameters, or None where the rate code is not one of Table 2's."""
     b = _Bits(info, size=8)
-    code = tuple(b.get(11 + i) for i in range(4))
-    rate = next((r for r in RATE_LADDER if r.code == code), None)
+    rate = _rate_of(b)
     if rate is None:
         return None
     resolution = (Resolution.SUPERFINE if b.get(41) else Resolution.FINE if b.get(15)
                   else Resolution.STANDARD)
     coding = Coding.MMR if b.get(31) else Coding.MR if b.get(16) else Coding.MH
-    width = Width.A3 if b.get(18) else Width.B4 if b.get(17) else Width.A4
-    length = Length.UNLIMITED if b.get(20) else Length.B4 if b.get(19) else Length.A4
+    width, length = _size_of(b)
     ecm = bool(b.get(27))
-    min_scan = _DCS_MIN_SCAN_MS.get(b.get(21) | b.get(22) << 1 | b.get(23) << 2, 20)
+    min_scan = _MIN_SCAN_MS.get(b.get_field(21, 3), 20)
     return Dcs(rate=rate, resolution=resolution, width=width, length=length, coding=coding,
                ecm=ecm, ecm_frame_size=64 if b.get(28) else 256, min_scan_ms=min_scan)
 
 
 def rate_from_code(info: bytes) -> Rate | None:
     """The rate carried in bits 11–14 of a CTC's information field (T.30 §5.3.6.1.4)."""
-    b = _Bits(info, size=2)
-    code = tuple(b.get(11 + i) for i in range(4))
-    return next((r for r in RATE_LADDER if r.code == code), None)
+    return _rate_of(_Bits(info, size=2))
 
 
 def encode_rate_code(rate: Rate) -> bytes:
     b = _Bits(size=2)
-    for i, bit in enumerate(rate.code):
-        b.set(11 + i, bit)
+    _set_rate(b, rate)
     return bytes(b.octets[:2])
 
 

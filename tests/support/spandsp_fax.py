@@ -31,7 +31,7 @@ def _declare(lib):
     }
 
 
-class SpandspFax:
+class SpandspFax(st.T30Owner):
     """One spandsp audio fax terminal; `completion` is its T.30 phase E code."""
 
     def __init__(self, calling: bool, *, tx_file: str | None = None, rx_file: str | None = None,
@@ -39,29 +39,15 @@ class SpandspFax:
                  ident: str = "SPANDSP") -> None:
         lib = sp.require()
         self._f = _declare(lib)
-        t = st._declare(lib)
-        self._t = t
+        self._t = st._declare(lib)
+        self._free = self._f["free"]
         self.ctx = self._f["init"](None, int(calling))
         self._f["idle"](self.ctx, 1)
         self.t30 = self._f["t30"](self.ctx)
-        self.completion: int | None = None
-        self._cb_e = st.PHASE_E(self._on_phase_e)
-        t["set_phase_e"](self.t30, self._cb_e, None)
-        t["set_tx_ident"](self.t30, ident.encode())
-        t["set_ecm"](self.t30, int(ecm))
-        t["set_modems"](self.t30, modems)
-        t["set_compressions"](self.t30, st.SUPPORT_T4_1D | st.SUPPORT_T4_2D | (st.SUPPORT_T6 if ecm else 0))
-        t["set_resolutions"](self.t30, st.SUPPORT_STANDARD | st.SUPPORT_FINE | st.SUPPORT_SUPERFINE | st.SUPPORT_R8)
-        t["set_sizes"](self.t30, st.SUPPORT_215MM | st.SUPPORT_255MM | st.SUPPORT_303MM
-                       | st.SUPPORT_UNLIMITED | st.SUPPORT_A4_LEN | st.SUPPORT_B4_LEN)
-        if tx_file:
-            t["set_tx_file"](self.t30, tx_file.encode(), -1, -1)
-        if rx_file:
-            t["set_rx_file"](self.t30, rx_file.encode(), -1)
+        self._configure(ident=ident, ecm=ecm, modems=modems,
+                        compressions=st.SUPPORT_T4_1D | st.SUPPORT_T4_2D | (st.SUPPORT_T6 if ecm else 0),
+                        tx_file=tx_file, rx_file=rx_file)
         self._buf = (ctypes.c_int16 * 160)()
-
-    def _on_phase_e(self, _s, _user, completion) -> None:
-        self.completion = completion
 
     @property
     def finished(self) -> bool:
@@ -78,23 +64,3 @@ class SpandspFax:
         out = np.zeros(n, np.int16)
         got = self._f["tx"](self.ctx, out.ctypes.data_as(ctypes.POINTER(ctypes.c_int16)), n)
         return out if got == n else np.concatenate([out[:got], np.zeros(n - got, np.int16)])
-
-    def stats(self) -> st.Stats:
-        s = st.Stats()
-        self._t["get_stats"](self.t30, ctypes.byref(s))
-        return s
-
-    def rx_ident(self) -> str:
-        v = self._t["get_rx_ident"](self.t30)
-        return v.decode(errors="replace").strip() if v else ""
-
-    def close(self) -> None:
-        if self.ctx:
-            self._f["free"](self.ctx)
-            self.ctx = None
-
-    def __del__(self) -> None:  # pragma: no cover - best effort
-        try:
-            self.close()
-        except Exception:
-            pass

@@ -75,7 +75,63 @@ def _declare(lib):
     }
 
 
-class SpandspT30:
+ALL_RESOLUTIONS = SUPPORT_STANDARD | SUPPORT_FINE | SUPPORT_SUPERFINE | SUPPORT_R8
+ALL_SIZES = (SUPPORT_215MM | SUPPORT_255MM | SUPPORT_303MM | SUPPORT_UNLIMITED | SUPPORT_A4_LEN
+             | SUPPORT_B4_LEN)
+
+
+class T30Owner:
+    """What both spandsp wrappers (this frame-level one and `spandsp_fax.SpandspFax`) do with
+    their `t30_state_t`: the common settings, the phase E result (`completion`), statistics,
+    the far end's ident, and freeing their own context (`_free` of `ctx`) once."""
+
+    _t: dict      # the t30_* functions (`_declare`)
+    _free = None  # frees `ctx`
+    ctx = None
+    t30 = None    # the t30_state_t pointer
+
+    def _configure(self, *, ident: str, ecm: bool, modems: int, compressions: int,
+                   tx_file: str | None, rx_file: str | None) -> None:
+        t, t30 = self._t, self.t30
+        self.completion: int | None = None
+        self._cb_e = PHASE_E(self._on_phase_e)  # kept alive as long as the context
+        t["set_phase_e"](t30, self._cb_e, None)
+        t["set_tx_ident"](t30, ident.encode())
+        t["set_ecm"](t30, int(ecm))
+        t["set_modems"](t30, modems)
+        t["set_compressions"](t30, compressions)
+        t["set_resolutions"](t30, ALL_RESOLUTIONS)
+        t["set_sizes"](t30, ALL_SIZES)
+        if tx_file:
+            t["set_tx_file"](t30, tx_file.encode(), -1, -1)
+        if rx_file:
+            t["set_rx_file"](t30, rx_file.encode(), -1)
+
+    def _on_phase_e(self, _s, _user, completion) -> None:
+        self.completion = completion
+
+    def stats(self) -> Stats:
+        st = Stats()
+        self._t["get_stats"](self.t30, ctypes.byref(st))
+        return st
+
+    def rx_ident(self) -> str:
+        v = self._t["get_rx_ident"](self.t30)
+        return v.decode(errors="replace").strip() if v else ""
+
+    def close(self) -> None:
+        if self.ctx:
+            self._free(self.ctx)
+            self.ctx = None
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class SpandspT30(T30Owner):
     """One spandsp T.30 context with Python-side front-end callbacks.
 
     `tx_mode` / `rx_mode` hold what spandsp last asked for: (type, bit_rate,
@@ -88,37 +144,27 @@ class SpandspT30:
                  compressions: int = SUPPORT_T4_1D | SUPPORT_T4_2D | SUPPORT_T6,
                  ident: str = "SPANDSP", rnr_count: int = 0, command_repeat: bool = False) -> None:
         lib = sp.require()
-        self._f = _declare(lib)
+        self._f = self._t = _declare(lib)
+        self._free = self._f["free"]
         self.tx_mode = (MODEM_NONE, 0, 0, 0)
         self.rx_mode = (MODEM_NONE, 0, 0, 0)
         self.sent: list[bytes | None] = []
         self.mode_changes: list[tuple[str, tuple]] = []
-        self.completion: int | None = None
         # Keep the callbacks alive as long as the context.
         self._cb_rx = SET_TYPE(self._on_rx_type)
         self._cb_tx = SET_TYPE(self._on_tx_type)
         self._cb_hdlc = SEND_HDLC(self._on_send_hdlc)
-        self._cb_e = PHASE_E(self._on_phase_e)
         self._files = [f.encode() for f in (tx_file, rx_file) if f]
         self.ctx = self._f["init"](None, int(calling), self._cb_rx, None, self._cb_tx, None, self._cb_hdlc, None)
         if not self.ctx:
             raise RuntimeError("t30_init failed")
-        self._f["set_phase_e"](self.ctx, self._cb_e, None)
-        self._f["set_tx_ident"](self.ctx, ident.encode())
-        self._f["set_ecm"](self.ctx, int(ecm))
-        self._f["set_modems"](self.ctx, modems)
-        self._f["set_compressions"](self.ctx, compressions)
-        self._f["set_resolutions"](self.ctx, SUPPORT_STANDARD | SUPPORT_FINE | SUPPORT_SUPERFINE | SUPPORT_R8)
-        self._f["set_sizes"](self.ctx, SUPPORT_215MM | SUPPORT_255MM | SUPPORT_303MM
-                             | SUPPORT_UNLIMITED | SUPPORT_A4_LEN | SUPPORT_B4_LEN)
+        self.t30 = self.ctx
+        self._configure(ident=ident, ecm=ecm, modems=modems, compressions=compressions,
+                        tx_file=tx_file, rx_file=rx_file)
         if command_repeat:
             self._f["set_features"](self.ctx, SUPPORT_COMMAND_REPEAT)
         if rnr_count:
             self._f["set_rnr"](self.ctx, rnr_count)
-        if tx_file:
-            self._f["set_tx_file"](self.ctx, tx_file.encode(), -1, -1)
-        if rx_file:
-            self._f["set_rx_file"](self.ctx, rx_file.encode(), -1)
 
     # --- callbacks from spandsp ---------------------------------------------------
 
@@ -132,9 +178,6 @@ class SpandspT30:
 
     def _on_send_hdlc(self, _user, msg, length) -> None:
         self.sent.append(None if not msg or length <= 0 else bytes(msg[:length]))
-
-    def _on_phase_e(self, _s, _user, completion) -> None:
-        self.completion = completion
 
     # --- calls into spandsp -------------------------------------------------------
 
@@ -166,25 +209,5 @@ class SpandspT30:
     def timer_update(self, samples: int) -> None:
         self._f["timer_update"](self.ctx, samples)
 
-    def stats(self) -> Stats:
-        st = Stats()
-        self._f["get_stats"](self.ctx, ctypes.byref(st))
-        return st
-
-    def rx_ident(self) -> str:
-        v = self._f["get_rx_ident"](self.ctx)
-        return v.decode(errors="replace") if v else ""
-
     def active(self) -> bool:
         return bool(self._f["call_active"](self.ctx))
-
-    def close(self) -> None:
-        if self.ctx:
-            self._f["free"](self.ctx)
-            self.ctx = None
-
-    def __del__(self) -> None:  # pragma: no cover - best effort
-        try:
-            self.close()
-        except Exception:
-            pass

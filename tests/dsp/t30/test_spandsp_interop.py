@@ -35,16 +35,41 @@ def _caps(rate: int, ecm: bool, **kw) -> Capabilities:
     return Capabilities(modems=frozenset({modem, Modem.V27TER}), max_rate=rate, ecm=ecm, **kw)
 
 
+def spandsp_receiver(tmp_path, **kw) -> tuple[st.SpandspT30, str]:
+    """spandsp answering, writing what it receives to a TIFF file: (it, the file)."""
+    rx_file = str(tmp_path / "rx.tif")
+    return st.SpandspT30(False, rx_file=rx_file, **kw), rx_file
+
+
+def spandsp_sender(tmp_path, pages, **kw) -> st.SpandspT30:
+    """spandsp calling, sending `pages` from a TIFF file."""
+    tx_file = str(tmp_path / "tx.tif")
+    write_tiff(tx_file, pages)
+    return st.SpandspT30(True, tx_file=tx_file, **kw)
+
+
+def our_sender(pages, **config) -> OurSide:
+    return OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages), **config)))
+
+
+def our_receiver(**config) -> OurSide:
+    return OurSide(T30Session(SessionConfig(calling=False, **config)))
+
+
+def run(caller, answerer, **faults) -> Link:
+    """The call over perfect modems (with `Link`'s frame or bit faults), to its end."""
+    link = Link(caller, answerer, **faults)
+    link.run(max_seconds=300)
+    return link
+
+
 @pytest.mark.parametrize("ecm", [False, True], ids=["no-ecm", "ecm"])
 @pytest.mark.parametrize("rate", sorted(RATES))
 def test_we_send_spandsp_receives(tmp_path, rate, ecm):
     pages = [text_page(1, 300), text_page(2, 260)]
-    rx_file = str(tmp_path / "rx.tif")
-    sp = st.SpandspT30(False, rx_file=rx_file, ecm=True, ident="SPANDSP RX")
-    ours = OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages), ident="MAILFAX TX",
-                                            capabilities=_caps(rate, ecm))))
-    link = Link(ours, SpandspSide(sp))
-    link.run(max_seconds=300)
+    sp, rx_file = spandsp_receiver(tmp_path, ecm=True, ident="SPANDSP RX")
+    ours = our_sender(pages, ident="MAILFAX TX", capabilities=_caps(rate, ecm))
+    link = run(ours, SpandspSide(sp))
     result = ours.result()
     assert result is not None and result.completion is Completion.OK, link.transcript
     assert sp.completion == st.T30_ERR_OK
@@ -60,15 +85,11 @@ def test_we_send_spandsp_receives(tmp_path, rate, ecm):
 @pytest.mark.parametrize("rate", sorted(RATES))
 def test_spandsp_sends_we_receive(tmp_path, rate, ecm):
     pages = [text_page(3, 280), text_page(4, 240)]
-    tx_file = str(tmp_path / "tx.tif")
-    write_tiff(tx_file, pages)
     _, support = RATES[rate]
-    sp = st.SpandspT30(True, tx_file=tx_file, ecm=ecm, modems=support | st.SUPPORT_V27TER,
+    sp = spandsp_sender(tmp_path, pages, ecm=ecm, modems=support | st.SUPPORT_V27TER,
                        ident="SPANDSP TX")
-    ours = OurSide(T30Session(SessionConfig(calling=False, ident="MAILFAX RX",
-                                            capabilities=_caps(rate, True))))
-    link = Link(SpandspSide(sp), ours)
-    link.run(max_seconds=300)
+    ours = our_receiver(ident="MAILFAX RX", capabilities=_caps(rate, True))
+    link = run(SpandspSide(sp), ours)
     result = ours.result()
     assert result is not None and result.completion is Completion.OK, link.transcript
     assert sp.completion == st.T30_ERR_OK
@@ -83,11 +104,10 @@ def test_spandsp_sends_we_receive(tmp_path, rate, ecm):
 @pytest.mark.parametrize("y_res", [98, 391], ids=["standard", "superfine"])
 def test_codings_and_resolutions_to_spandsp(tmp_path, coding, y_res):
     pages = [text_page(5, 200, y_res=y_res)]
-    rx_file = str(tmp_path / "rx.tif")
-    sp = st.SpandspT30(False, rx_file=rx_file, ecm=False)
+    sp, rx_file = spandsp_receiver(tmp_path, ecm=False)
     caps = Capabilities(ecm=False, codings=frozenset({Coding.MH, coding}))
-    ours = OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages), capabilities=caps)))
-    Link(ours, SpandspSide(sp)).run(max_seconds=300)
+    ours = our_sender(pages, capabilities=caps)
+    run(ours, SpandspSide(sp))
     assert ours.result().completion is Completion.OK
     assert ours.result().stats.coding == coding.value
     got = read_tiff(rx_file)
@@ -97,8 +117,7 @@ def test_codings_and_resolutions_to_spandsp(tmp_path, coding, y_res):
 def test_ecm_block_repair_with_spandsp_receiver(tmp_path):
     """Frames lost on the way to spandsp come back through its PPR."""
     pages = [text_page(6, 600)]
-    rx_file = str(tmp_path / "rx.tif")
-    sp = st.SpandspT30(False, rx_file=rx_file, ecm=True)
+    sp, rx_file = spandsp_receiver(tmp_path, ecm=True)
     seen: dict[bytes, int] = {}
 
     def fault(direction, frame):
@@ -107,8 +126,8 @@ def test_ecm_block_repair_with_spandsp_receiver(tmp_path):
             return "bad" if seen[frame] == 1 else "ok"
         return "ok"
 
-    ours = OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages))))
-    Link(ours, SpandspSide(sp), frame_fault=fault).run(max_seconds=300)
+    ours = our_sender(pages)
+    run(ours, SpandspSide(sp), frame_fault=fault)
     res = ours.result()
     assert res.completion is Completion.OK
     assert res.stats.ppr_count >= 1 and res.stats.retransmitted_frames >= 1
@@ -118,9 +137,7 @@ def test_ecm_block_repair_with_spandsp_receiver(tmp_path):
 def test_ecm_block_repair_from_spandsp_sender(tmp_path):
     """Frames spandsp sends that we lose are asked for again with our PPR."""
     pages = [text_page(7, 600)]
-    tx_file = str(tmp_path / "tx.tif")
-    write_tiff(tx_file, pages)
-    sp = st.SpandspT30(True, tx_file=tx_file, ecm=True)
+    sp = spandsp_sender(tmp_path, pages, ecm=True)
     seen: dict[bytes, int] = {}
 
     def fault(direction, frame):
@@ -129,8 +146,8 @@ def test_ecm_block_repair_from_spandsp_sender(tmp_path):
             return "lost" if seen[frame] == 1 else "ok"
         return "ok"
 
-    ours = OurSide(T30Session(SessionConfig(calling=False)))
-    Link(SpandspSide(sp), ours, frame_fault=fault).run(max_seconds=300)
+    ours = our_receiver()
+    run(SpandspSide(sp), ours, frame_fault=fault)
     assert ours.result().completion is Completion.OK
     assert "PPR" in ours.result().stats.frames_sent
     assert ours.pages_received()[0].same_pixels(pages[0])
@@ -139,10 +156,9 @@ def test_ecm_block_repair_from_spandsp_sender(tmp_path):
 def test_spandsp_receiver_not_ready(tmp_path):
     """spandsp answers RNR twice; we keep asking with RR until it is ready."""
     pages = [text_page(8, 200)]
-    rx_file = str(tmp_path / "rx.tif")
-    sp = st.SpandspT30(False, rx_file=rx_file, ecm=True, rnr_count=2)
-    ours = OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages))))
-    Link(ours, SpandspSide(sp)).run(max_seconds=300)
+    sp, rx_file = spandsp_receiver(tmp_path, ecm=True, rnr_count=2)
+    ours = our_sender(pages)
+    run(ours, SpandspSide(sp))
     res = ours.result()
     assert res.completion is Completion.OK
     assert res.stats.frames_sent.count("RR") == 2
@@ -152,10 +168,8 @@ def test_spandsp_receiver_not_ready(tmp_path):
 def test_spandsp_falls_back_on_our_ftt(tmp_path):
     """We refuse the TCF at 14400 and 12000; spandsp steps down and we agree at 9600."""
     pages = [text_page(9, 200)]
-    tx_file = str(tmp_path / "tx.tif")
-    write_tiff(tx_file, pages)
-    sp = st.SpandspT30(True, tx_file=tx_file, ecm=False)
-    ours = OurSide(T30Session(SessionConfig(calling=False)))
+    sp = spandsp_sender(tmp_path, pages, ecm=False)
+    ours = our_receiver()
 
     def bit_fault(direction, bits):
         rate = ours.session.dcs.rate.bit_rate if ours.session.dcs else 0
@@ -164,7 +178,7 @@ def test_spandsp_falls_back_on_our_ftt(tmp_path):
             bits[::50] ^= 1
         return bits
 
-    Link(SpandspSide(sp), ours, bit_fault=bit_fault).run(max_seconds=300)
+    run(SpandspSide(sp), ours, bit_fault=bit_fault)
     res = ours.result()
     assert res.completion is Completion.OK
     assert res.stats.bit_rate == 9600
@@ -179,13 +193,11 @@ def test_minimum_scan_line_time_for_spandsp(tmp_path):
     import ctypes
 
     pages = [text_page(12, 200, y_res=98)]
-    rx_file = str(tmp_path / "rx.tif")
-    sp = st.SpandspT30(False, rx_file=rx_file, ecm=False)
+    sp, rx_file = spandsp_receiver(tmp_path, ecm=False)
     sp_lib.declare(sp_lib.load(), "t30_set_minimum_scan_line_time", ctypes.c_int, ctypes.c_void_p,
                    ctypes.c_int)(sp.ctx, 20)
-    ours = OurSide(T30Session(SessionConfig(calling=True, pages=tuple(pages),
-                                            capabilities=Capabilities(ecm=False))))
-    Link(ours, SpandspSide(sp)).run(max_seconds=300)
+    ours = our_sender(pages, capabilities=Capabilities(ecm=False))
+    run(ours, SpandspSide(sp))
     assert ours.result().completion is Completion.OK
     negotiated = next(e for e in ours.events if type(e).__name__ == "Negotiated").dcs
     assert negotiated.min_scan_ms == 20 and negotiated.min_row_bits == 288
