@@ -22,11 +22,9 @@ SEND_COMPLETE.
 from __future__ import annotations
 
 import enum
-import math
 
 import numpy as np
 
-from dsp import g711
 from dsp.hdlc import Frame as HdlcFrame, HdlcEvent, HdlcReceiver, encode_frames, preamble_flags
 from dsp.modems.base import ModemStatus, Status
 from dsp.modems.v17 import V17Receiver, V17Transmitter
@@ -38,10 +36,11 @@ from dsp.t30.events import (
     CallFinished, FrontEnd, SendFrames, SendImage, SendTCF, SendTone, Silence, StartReceiving, Tone,
 )
 from dsp.t30.session import SessionConfig, T30Session
+from dsp.tones import CedGenerator, CngGenerator
 
 SAMPLE_RATE = 8000
 GAP_MS = 75
-TONE_DBM0 = -11.0
+TONE_DBM0 = -11.0  # CNG and CED level, as spandsp (dsp.tones default)
 _STATUS = {Status.CARRIER_UP: FrontEnd.CARRIER_UP, Status.CARRIER_DOWN: FrontEnd.CARRIER_DOWN,
            Status.TRAINING_SUCCEEDED: FrontEnd.TRAINING_SUCCEEDED,
            Status.TRAINING_FAILED: FrontEnd.TRAINING_FAILED}
@@ -71,25 +70,6 @@ def _fast_receiver(modem: Modem, rate: int, cache: dict):
         cache[key] = (V17Receiver(rate) if modem is Modem.V17 else V29Receiver(rate)
                       if modem is Modem.V29 else V27terReceiver(rate))
     return cache[key]
-
-
-class _Tone:
-    """A sine at `hz`, `on` samples on and `off` off, repeating (`off` 0: one burst)."""
-
-    def __init__(self, hz: float, on: int, off: int = 0, repeat: bool = False) -> None:
-        self.hz, self.on, self.off, self.repeat = hz, on, off, repeat
-        self.amp = g711.dbm0_to_amplitude(TONE_DBM0)
-        self.n = 0
-
-    def transmit(self, n: int) -> np.ndarray:
-        period = self.on + self.off
-        if not self.repeat:
-            n = max(0, min(n, self.on - self.n))
-        idx = np.arange(self.n, self.n + n)
-        self.n += n
-        gate = (idx % period) < self.on if period else np.ones(n, bool)
-        out = self.amp * np.sin(2 * math.pi * self.hz * idx / SAMPLE_RATE) * gate
-        return np.rint(out).astype(np.int16)
 
 
 class _Silence:
@@ -276,9 +256,9 @@ class FaxTerminal:
                 self._start_receiving(item)
             elif isinstance(item, SendTone):
                 if item.tone is Tone.CNG:
-                    self._background = _Tone(1100, 4000, 24000, repeat=True)
+                    self._background = CngGenerator(level_dbm0=TONE_DBM0)
                     continue
-                self._send(_Tone(2100, item.ms * 8))
+                self._send(CedGenerator(level_dbm0=TONE_DBM0, samples=item.ms * 8))
             elif isinstance(item, Silence):
                 self._send(_Silence(item.ms * 8))
             elif isinstance(item, SendFrames):
