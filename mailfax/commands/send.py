@@ -93,12 +93,17 @@ def run(args) -> int:
         return 0
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     status = 0
+    from mailfax.progress import Progress
+
     for jid in acc.jobs:
+        progress = Progress()  # a status line on a terminal only (issue 8)
         while True:
             job = store.job(jid)
             if job.state.final or (deadline is not None and time.monotonic() > deadline):
                 break
+            progress.update(f"job {jid} {job.number}: {job.state.value}", job.pages_confirmed, job.pages_total)
             time.sleep(0.2)
+        progress.finish()
         print(json.dumps(result_line(job)), flush=True)
         if job.state is not JobState.DONE:
             status = 1
