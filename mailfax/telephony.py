@@ -36,7 +36,7 @@ from iax.events import (CallAnswered, CallEnded, EndReason, Event, IncomingCall,
 from iax.frames import Format
 from iax.options import EndpointOptions, Peer
 from mailfax.config import Config, Trunk
-from mailfax.faxcall import TICK, FaxCall, FaxCallResult
+from mailfax.faxcall import TICK, FaxCall, FaxCallResult, warm_up
 from mailfax.jobs import FailureClass, failure_for_completion
 from mailfax.queue_runner import SendOutcome, SendProgress, SendRequest, format_header
 
@@ -172,6 +172,9 @@ class Telephony:
                    inbound: "InboundService | None" = None, trunks: Sequence[Trunk] | None = None,
                    rng: random.Random | None = None, **kw) -> "Telephony":
         trunks = tuple(config.trunks if trunks is None else trunks)
+        took = await asyncio.to_thread(warm_up)  # compiled DSP loaded before any call needs it
+        if took:
+            log.info("fax engine ready (%.1f s to load its compiled loops)", took)
         holder: list[Telephony] = []
         proto = await open_endpoint((host or config.iax.host, config.iax.port if port is None else port),
                                     endpoint_options(trunks), rng,
