@@ -105,7 +105,7 @@ class V17Receiver:
         f[rxm.F_TNEXT] = t
         symbols = (instants + i[rxm.I_HALF]) // 2
         i[rxm.I_HALF] ^= instants & 1
-        i[rxm.I_HOLDOFF] = max(int(i[rxm.I_HOLDOFF]), 24)
+        i[rxm.I_HOLDOFF] = max(int(i[rxm.I_HOLDOFF]), rxm.HOLDOFF_GAP)
         if stage == rxm.Stage.TRAIN:
             left = int(i[rxm.I_TRAIN_LEN] - i[rxm.I_COUNT])     # training symbols still due
             if symbols < left:

@@ -100,6 +100,10 @@ MIN_CHECKED = 48
 #: Symbols after a lost packet that go to the trellis as erasures: the front-end filter
 #: and the equalizer line still hold samples from before the gap.
 ERASE_AFTER_GAP = 16
+#: Fill-in holds adaptation off for HOLDOFF_GAP symbols; training error and the segment 4
+#: ones are measured again once MEASURE_AFTER_GAP of them are over.
+HOLDOFF_GAP = 24
+MEASURE_AFTER_GAP = 12
 
 # Loop gains, per stage.
 MU_TRAIN = 0.15
@@ -205,8 +209,8 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
     ist[I_COUNT] = count + 1
     target = z
     # No adapting across a lost packet (fill-in) or a gap of silence.
-    fresh = ist[I_HOLDOFF] == 0          # no fill-in in the last 24 symbols
-    adapt = fresh and fst[F_P] > 0.125 * fst[F_PSIG]
+    fresh = ist[I_HOLDOFF] <= HOLDOFF_GAP - MEASURE_AFTER_GAP    # clear of a fill-in
+    adapt = ist[I_HOLDOFF] == 0 and fst[F_P] > 0.125 * fst[F_PSIG]
     if ist[I_HOLDOFF] > 0:
         ist[I_HOLDOFF] -= 1
     if stage == Stage.ACQUIRE:      # wait for ABAB, measure carrier, find the reversal
