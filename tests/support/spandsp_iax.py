@@ -96,3 +96,56 @@ async def spandsp_call(addr: tuple[str, int], called: str, *, tx_file: str | Non
     result = SpandspCallResult(fax.completion, st.pages_tx, st.pages_rx, st.bit_rate, bridge.result())
     fax.close()
     return result
+
+
+class SpandspAnswerer:
+    """An IAX2 endpoint of ours on 127.0.0.1 whose calls spandsp's terminal answers, receiving
+    into ``rx_file`` (one call at a time)."""
+
+    def __init__(self, rx_file: str, *, ecm: bool = True, ident: str = "SPANDSP RX") -> None:
+        self.rx_file, self.ecm, self.ident = rx_file, ecm, ident
+        self.fax: SpandspFax | None = None
+        self.bridge: FaxCall | None = None
+        self.done: asyncio.Future | None = None
+        self.proto = None
+        self.clock: MediaClock | None = None
+
+    async def start(self) -> tuple[str, int]:
+        from iax.events import IncomingCall
+
+        loop = asyncio.get_running_loop()
+        self.done = loop.create_future()
+
+        def on_event(ev) -> None:
+            if isinstance(ev, IncomingCall) and self.bridge is None:
+                ep, now = self.proto.endpoint, self.proto.now()
+                ep.accept(ev.call, now=now)
+                ep.answer(ev.call, now=now)
+                self.fax = SpandspFax(False, rx_file=self.rx_file, ecm=self.ecm, ident=self.ident)
+                self.bridge = FaxCall(ep, ev.call, SpandspTerminal(self.fax))
+                self.bridge.start_media()
+                self.clock.start()
+            elif self.bridge is not None and getattr(ev, "call", None) == self.bridge.call:
+                self.bridge.on_event(ev)
+
+        def tick(t: float) -> None:
+            if self.bridge is not None:
+                self.bridge.tick(t)
+                if self.bridge.finished and not self.done.done():
+                    self.done.set_result(self.fax.completion)
+            self.proto.transmit()
+
+        self.proto = await open_endpoint(("127.0.0.1", 0), EndpointOptions(accept_unknown=True,
+                                                                           calltoken_required=False),
+                                         on_event=on_event)
+        self.clock = MediaClock(tick)
+        return self.proto.local_address
+
+    async def close(self) -> None:
+        if self.clock is not None:
+            self.clock.stop()
+        await asyncio.sleep(0.05)
+        self.proto.close()
+        if self.fax is not None:
+            self.stats = self.fax.stats()
+            self.fax.close()
