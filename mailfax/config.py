@@ -611,4 +611,6 @@ def describe(config: Config) -> dict[str, Any]:
         "inbound": dict(vars(config.inbound)),
         "imap": {a.name: dict(vars(a), password=mask(a.password)) for a in config.imap_accounts},
         "metrics": f"{config.metrics.host}:{config.metrics.port}" if config.metrics.port else None,
+        "iax": {"listen": f"{config.iax.host}:{config.iax.port}", "ring_period": config.iax.ring_period,
+                "line": "trunks" if config.trunks else "built-in loopback line (no trunk configured)"},
     }
