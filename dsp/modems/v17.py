@@ -5,6 +5,9 @@ front end (v17_rx.py: carrier detect, AGC, timing and carrier recovery, equalize
 trellis decoder (trellis.py) and the descrambler, and returns bits and status reports in
 stream order, whatever the block size.  The descrambler is the self-synchronising inverse
 of the 1 + x^-18 + x^-23 scrambler (§3); it has no feedback, so numpy does it.
+Symbols lost to VoIP packet loss (`fillin`) reach the trellis as erasures, so the bits
+after a gap keep their place in the stream (the lost ones come out as garbage, which
+HDLC/ECM frames check) and the decisions before the gap are not disturbed.
 """
 
 from __future__ import annotations

@@ -26,6 +26,12 @@ How (one compiled per-sample loop, `_rx_block_py` its plain-Python reference):
 - carrier: coarse frequency from the ABAB phase drift, phase from the reversal symbol,
   then a decision-directed PI loop on the NCO.
 - equalizer: 20 T/2 taps, normalized LMS, known targets in training, slicer decisions after.
+- lost packets (`V17Receiver.fillin`, v17.py): the clocks run on and the training count
+  advances, so the known pattern stays aligned; nothing adapts for HOLDOFF_GAP symbols
+  and nothing is measured for MEASURE_AFTER_GAP (the filter and equalizer lines still
+  hold pre-gap samples); from segment 4 on the first ERASE_AFTER_GAP symbols after the
+  gap go to the trellis as erasures.  A segment 4 mostly lost leaves under MIN_CHECKED
+  bits to check: training fails rather than trust it.
 """
 
 from __future__ import annotations

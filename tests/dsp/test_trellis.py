@@ -112,6 +112,9 @@ def test_compiled_decoder_equals_python_reference():
     kinds[0] = 1
     kinds[150] = 2      # a flush, then a new transmission
     kinds[151] = 1
+    kinds[60:108] = trellis.Kind.ERASURE        # a lost packet's worth of erasures
+    kinds[220] = trellis.Kind.FLUSH
+    kinds[221] = trellis.Kind.START_ERASURE
     outs = []
     for compiled in (True, False):
         dec = trellis.ViterbiDecoder(rate, compiled=compiled)
@@ -120,6 +123,28 @@ def test_compiled_decoder_equals_python_reference():
         outs.append([np.concatenate([x, y]) for x, y in zip(a, b)])
     for x, y in zip(*outs):
         assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_erasures_keep_both_sides_of_a_gap(rate):
+    """48 symbols lost mid-stream (a 20 ms packet) go in as erasures with garbage values:
+    everything before the gap decodes exactly, and after it the groups are exact again
+    within a few symbols (the differential decoder needs one good symbol, the trellis
+    a few), in their places."""
+    rng = np.random.default_rng(rate)
+    nbits = trellis.BITS_PER_SYMBOL[rate]
+    groups = rng.integers(0, 1 << nbits, 400)
+    z = _noisy(trellis.CONSTELLATIONS[rate], _encode(groups, nbits), 30.0, rng)
+    z[200:248] = rng.normal(0, 5, 48) + 1j * rng.normal(0, 5, 48)
+    kinds = np.zeros(len(z), np.int8)
+    kinds[0] = trellis.Kind.START
+    kinds[200:248] = trellis.Kind.ERASURE
+    kinds = np.append(kinds, trellis.Kind.FLUSH)
+    bits, _, _ = trellis.ViterbiDecoder(rate).decode(np.append(z, 0j), kinds)
+    want = _bits(groups, nbits)
+    assert len(bits) == len(want)
+    assert np.array_equal(bits[:200 * nbits], want[:200 * nbits])
+    assert np.array_equal(bits[252 * nbits:], want[252 * nbits:])
 
 
 @pytest.mark.parametrize("rate", RATES)

@@ -433,32 +433,48 @@ def _essential(short: bool, lost_at: list[int]) -> bool:
 
 def _verdict(trained: bool, bits: np.ndarray, data: np.ndarray, lost_at: list[int],
              short: bool, rate: int) -> str:
-    """'ok' (data exact, except from ~20 symbols before to ~50 after each lost packet),
+    """'ok' (data exact, except from ~20 symbols before to ~50 after each lost packet; a
+    part after a gap may also come shifted, as from a receiver that drops lost bits),
     'failed' (training failed or never finished), or 'BAD' (success with wrong data)."""
     if not trained:
         return "failed"
-    if len(bits) < len(data):
-        return "BAD"
-    good = np.ones(len(data), dtype=bool)
     nb = rate // 2400
     end = _bounds(short)[2]
-    for x in lost_at:
-        a = int((x - end) * rate / 8000) - 20 * nb
-        b = int((x + 160 - end) * rate / 8000) + 50 * nb
-        good[max(a, 0):max(b, 0)] = False
-    return "ok" if np.array_equal(bits[:len(data)][good], data[good]) else "BAD"
+    cuts = [(int((x - end) * rate / 8000) - 20 * nb, int((x + 160 - end) * rate / 8000) + 50 * nb)
+            for x in sorted(lost_at)]
+    parts, start = [], 0
+    for a, b in cuts:
+        if a > start:
+            parts.append((start, min(a, len(data))))
+        start = max(start, b)
+    if start < len(data):
+        parts.append((start, len(data)))
+    for k, (a, b) in enumerate(parts):
+        want = data[a:b]
+        if len(want) == 0:
+            continue
+        if k == 0 or a == 0:
+            if not np.array_equal(bits[a:b], want):
+                return "BAD"
+            continue
+        lo, hi = max(a - 600, 0), min(a + 600, len(bits) - len(want))
+        if hi < lo or not any(np.array_equal(bits[i:i + len(want)], want) for i in range(lo, hi + 1)):
+            return "BAD"
+    return "ok"
 
 
-def _loss_trials(rate: int, loss: float, seeds, shorts: int = 3):
+def _loss_trials(rate: int, loss: float, seeds, shorts: int = 3, snr_db: float = 40.0):
     """spandsp's transmitter (a long train, then `shorts` short trains, 3000 bits each)
-    through an A-law line at 30 dB SNR losing 20 ms packets at random, into our receiver
+    through an A-law line at `snr_db` losing 20 ms packets at random, into our receiver
     (fill-in for lost packets) and spandsp's (its v17_rx_fillin).  One row per
-    transmission: (short, essential, ours, spandsp, ours had trained before)."""
+    transmission: (short, essential, any loss, ours, spandsp, ours had trained before).
+    40 dB by default: at 30 dB spandsp 0.0.6 already fails without loss once the line
+    noise runs 50 ms before the signal (ours does not), which would blur the comparison."""
     from tests.support.spandsp_v17 import SpanV17Rx, SpanV17Tx
     rows = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
-        line = LineModel(seed, loss_rate=loss, codec="alaw", snr_db=30)
+        line = LineModel(seed, loss_rate=loss, codec="alaw", snr_db=snr_db)
         ours, theirs, stx = V17Receiver(rate), SpanV17Rx(rate), None
         trained_before = False
         for k in range(1 + shorts):
