@@ -176,9 +176,12 @@ class Telephony:
         if took:
             log.info("fax engine ready (%.1f s to load its compiled loops)", took)
         holder: list[Telephony] = []
-        proto = await open_endpoint((host or config.iax.host, config.iax.port if port is None else port),
-                                    endpoint_options(trunks), rng,
-                                    on_event=lambda ev: holder[0].on_event(ev))
+        local = (host or config.iax.host, config.iax.port if port is None else port)
+        try:
+            proto = await open_endpoint(local, endpoint_options(trunks), rng,
+                                        on_event=lambda ev: holder[0].on_event(ev))
+        except OSError as e:  # say which socket: the caller may be reporting the SMTP one
+            raise OSError(e.errno, f"IAX2 on {local[0]}:{local[1]}: {e.strerror or e}") from None
         self = cls(proto, config, inbound=inbound, trunks=trunks, **kw)
         holder.append(self)
         self.start()
