@@ -198,33 +198,35 @@ def check_message(raw: bytes, *, max_documents: int = 50) -> MessageSummary | Mi
     """The verdict `parse_message` would give, without decoding large base64 attachments.
 
     Used at SMTP DATA, where only the verdict, the Message-ID and the Subject matter; the
-    conversion step parses the stored message fully.  The MIME structure is parsed from
-    a `skeleton` of the message (every large, valid base64 attachment body replaced by a
-    placeholder), so every other check is `parse_message`'s own.
+    conversion step parses the stored message fully.  The tree comes from `outline` (large
+    valid base64 bodies left as placeholders) when it models the message, else from the
+    full parser; either way `parse_message`'s own walk gives the verdict.
     """
-    sk = skeleton(raw)
-    p = parse_message(raw if sk is None else sk, max_documents=max_documents)
+    tree = outline(raw)
+    p = parse_message(raw, max_documents=max_documents) if tree is None else _verdict(tree, max_documents)
     if isinstance(p, MimeProblem):
         return p
     return MessageSummary(p.message_id, p.subject, tuple((d.name, d.content_type) for d in p.documents))
 
 
-# -------------------------------------------------------------- skeleton
+# -------------------------------------------------------------- outline
 #
 # The stdlib parser reads a message line by line (~1 µs a line, ~2,000 lines for a 100 KB
-# attachment) and base64-decodes every attachment: ~4 ms of the ~5 ms a message costs at
-# DATA.  `skeleton` finds the structure with bytes.find instead and swaps each large base64
-# leaf body that `email` would decode without a defect for a 4-byte placeholder.  It
-# follows `email.feedparser` exactly where it acts (header block = lines matching its
-# headerRE up to a blank line; a delimiter is a whole line ``--boundary[--][ \t]*``, RFC 2046
-# §5.1.1) and gives up (None: parse the original) on anything else: missing or repeated
-# boundaries, message/* parts, multipart/digest, header defects, a lone CR outside the
-# replaced bodies, deep nesting.  A replaced body holds only base64 characters, CR and LF,
-# so it cannot hide a delimiter line: the parser sees the same tree either way.
+# attachment) and base64-decodes every attachment: ~4 ms of the ~5 ms a message cost at
+# DATA.  `outline` finds the structure with bytes.find instead, parses only the header
+# blocks with the stdlib, and builds the same `Message` tree `email` would, except that a
+# large base64 leaf body which `email` would decode without a defect becomes a 4-byte
+# placeholder.  It follows `email.feedparser` where it acts (a header block is lines
+# matching its headerRE up to a blank line; a delimiter is a whole line
+# ``--boundary[--][ \t]*``, RFC 2046 §5.1.1; the line end before a delimiter belongs to it)
+# and gives up (None: parse the original) on anything else: missing or repeated
+# boundaries, empty parts, message/* parts, multipart/digest, header defects, a lone CR
+# outside the placeholder bodies, deep nesting.  A placeholder body holds only base64
+# characters, CR and LF, so it cannot hide a delimiter line.
 
 _HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")  # email.feedparser.headerRE
 _B64_AND_PAD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
-_PLACEHOLDER = b"AAAA\n"  # decodes to three bytes: a document, not an empty part
+PLACEHOLDER = "AAAA"  # decodes to three bytes: a document, not an empty part
 MIN_REPLACED = 512  # smaller bodies decode quickly enough
 _HEADERS = BytesParser()  # compat32, as email.message_from_bytes
 
@@ -242,7 +244,16 @@ def _b64_clean(body: bytes) -> bool:
 
 
 class _Unusual(Exception):
-    """Internal: the skeleton scan met something it does not model; parse the original."""
+    """Internal: the outline scan met something it does not model; parse the original."""
+
+
+def _text(region: bytes) -> str:
+    """A kept region as `email` holds it: CRLF made LF (as `parse_message` does), bytes as
+    ASCII with surrogate escapes.  A lone CR would be a line break to the parser."""
+    region = region.replace(b"\r\n", b"\n")
+    if b"\r" in region:
+        raise _Unusual("a lone CR")
+    return region.decode("ascii", "surrogateescape")
 
 
 def _line_content(data: bytes, start: int, end: int) -> tuple[bytes, int]:
@@ -254,7 +265,8 @@ def _line_content(data: bytes, start: int, end: int) -> tuple[bytes, int]:
     return (line[:-1] if line.endswith(b"\r") else line), nl + 1
 
 
-def _entity(data: bytes, start: int, end: int, depth: int, bounds: tuple[bytes, ...], out: list[bytes]) -> None:
+def _entity(data: bytes, start: int, end: int, depth: int, bounds: tuple[bytes, ...], inner: bool) -> Message:
+    """The entity in ``data[start:end]``; ``inner`` when a delimiter line follows it."""
     if depth > MAX_DEPTH:
         raise _Unusual("deep")
     pos = start
@@ -265,29 +277,45 @@ def _entity(data: bytes, start: int, end: int, depth: int, bounds: tuple[bytes, 
         if not _HEADER_LINE.match(line):
             raise _Unusual("not a header line")
         pos = nxt
-    head = data[start:nxt]
-    out.append(head)
-    hdr = _HEADERS.parsebytes(head.replace(b"\r\n", b"\n"), headersonly=True)
-    if hdr.defects:
+    head = data[start:nxt].replace(b"\r\n", b"\n")
+    if b"\r" in head:
+        raise _Unusual("a lone CR")
+    msg = _HEADERS.parsebytes(head, headersonly=True)
+    if msg.defects:
         raise _Unusual("header defects")
-    ctype = hdr.get_content_type()
-    maintype = hdr.get_content_maintype()
+    ctype = msg.get_content_type()
+    maintype = msg.get_content_maintype()
     if maintype == "message" or ctype == "multipart/digest":
         raise _Unusual(ctype)
     if maintype == "multipart":
-        _multipart(data, hdr, nxt, end, depth, bounds, out)
-        return
+        msg.set_payload(_multipart(data, msg, nxt, end, depth, bounds))
+        return msg
     body = data[nxt:end]
-    cte = str(hdr.get("content-transfer-encoding", "")).lower()  # as Message.get_payload reads it
+    cte = str(msg.get("content-transfer-encoding", "")).lower()  # as Message.get_payload reads it
     if maintype != "text" and cte == "base64" and len(body) >= MIN_REPLACED and _b64_clean(body):
-        out.append(_PLACEHOLDER)
-    else:
-        out.append(body)
+        msg.set_payload(PLACEHOLDER)
+        return msg
+    text = _text(body)
+    if inner and text.endswith("\n"):
+        text = text[:-1]  # RFC 2046: the line end before a delimiter belongs to it
+    msg.set_payload(text)
+    return msg
 
 
-def _multipart(data: bytes, hdr: Message, start: int, end: int, depth: int, bounds: tuple[bytes, ...],
-               out: list[bytes]) -> None:
-    boundary = hdr.get_boundary()
+def _delimiter(line: bytes, sep: bytes) -> bool | None:
+    """None when ``line`` is no delimiter of ``sep``, else whether it closes the multipart."""
+    if not line.startswith(sep):
+        return None
+    rest = line[len(sep):]
+    close = rest.startswith(b"--")
+    if close:
+        rest = rest[2:]
+    return None if rest.translate(None, b" \t") else close
+
+
+def _multipart(data: bytes, msg: Message, start: int, end: int, depth: int,
+               bounds: tuple[bytes, ...]) -> list[Message]:
+    boundary = msg.get_boundary()
     if not boundary:
         raise _Unusual("no boundary")
     try:
@@ -296,9 +324,8 @@ def _multipart(data: bytes, hdr: Message, start: int, end: int, depth: int, boun
         raise _Unusual("non-ASCII boundary") from None
     if b in bounds:
         raise _Unusual("a boundary reused inside its own multipart")
-    delimiter = re.compile(b"--" + re.escape(b) + rb"(--)?[ \t]*")
     sep = b"--" + b
-    lines: list[tuple[int, int, bool]] = []  # (line start, next line, is the close delimiter)
+    lines: list[tuple[int, int]] = []  # (line start, next line) of each delimiter
     pos = start
     while True:
         p = data.find(sep, pos, end)
@@ -306,37 +333,33 @@ def _multipart(data: bytes, hdr: Message, start: int, end: int, depth: int, boun
             raise _Unusual("no close delimiter")
         if p == start or data[p - 1] == 0x0A:
             line, nxt = _line_content(data, p, end)
-            m = delimiter.fullmatch(line)
-            if m:
-                lines.append((p, nxt, m.group(1) is not None))
-                if m.group(1) is not None:
+            close = _delimiter(line, sep)
+            if close is not None:
+                lines.append((p, nxt))
+                if close:
                     break
                 pos = nxt
                 continue
         pos = p + 1
-    if len(lines) < 2 or lines[0][2]:
-        raise _Unusual("no start delimiter or no part")
-    out.append(data[start:lines[0][0]])  # preamble
-    for (p0, n0, _), (p1, _, _) in zip(lines, lines[1:]):
+    if len(lines) < 2:
+        raise _Unusual("no part")
+    _text(data[start:lines[0][0]])  # the preamble: no lone CR
+    _text(data[lines[-1][1]:end])  # the epilogue
+    parts = []
+    for (_, n0), (p1, _) in zip(lines, lines[1:]):
         if n0 == p1:
             raise _Unusual("an empty part")
-        out.append(data[p0:n0])
-        _entity(data, n0, p1, depth + 1, bounds + (b,), out)
-    out.append(data[lines[-1][0]:end])  # close delimiter and epilogue
+        parts.append(_entity(data, n0, p1, depth + 1, bounds + (b,), True))
+    return parts
 
 
-def skeleton(raw: bytes) -> bytes | None:
-    """``raw`` with its large valid base64 attachment bodies replaced (see above), or None
-    when the message has a shape the scan does not model."""
-    out: list[bytes] = []
+def outline(raw: bytes) -> Message | None:
+    """The message tree `email` would parse from ``raw``, with large valid base64 bodies
+    left as `PLACEHOLDER` (see above), or None when the scan does not model the message."""
     try:
-        _entity(raw, 0, len(raw), 0, (), out)
+        return _entity(raw, 0, len(raw), 0, (), False)
     except _Unusual:
         return None
-    sk = b"".join(out)
-    if sk.count(b"\r") != sk.count(b"\r\n"):
-        return None  # a lone CR is a line break to the parser but not to the scan
-    return sk
 
 
 def parse_message(raw: bytes, *, max_documents: int = 50) -> ParsedMessage | MimeProblem:
@@ -349,6 +372,11 @@ def parse_message(raw: bytes, *, max_documents: int = 50) -> ParsedMessage | Mim
     for d in msg.defects:
         if isinstance(d, errors.MissingHeaderBodySeparatorDefect):
             return MimeProblem("the message has no header/body separator")
+    return _verdict(msg, max_documents)
+
+
+def _verdict(msg: Message, max_documents: int) -> ParsedMessage | MimeProblem:
+    """Walk a parsed message tree into a `ParsedMessage` or the `MimeProblem` it has."""
     w = _Walker()
     w.walk(msg)
     if w.problem is not None:
