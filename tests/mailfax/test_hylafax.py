@@ -139,6 +139,7 @@ def test_sendfax_from_hylafax_lands_in_the_maildir(rig):
     jobid = hylafax.sendfax("5550100", doc)
     q = hylafax.wait_done(jobid, timeout=240)
     assert q.get("state") == "7", f"HylaFAX job {jobid} failed: {q.get('status')}\n{hylafax.faxstat()}"
+
     def received_mail():  # the Maildir also holds the first test's send report: pick the fax
         msgs = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
                 for p in (maildir / "new").glob("*")] if (maildir / "new").is_dir() else []

@@ -44,7 +44,8 @@ pytestmark = pytest.mark.servers
 SMTP_DOMAIN = "smtpfax.test"
 PIPE_DOMAIN = "pipefax.test"
 PIPE_USER = "mailfax"
-PIPE_SERVICE = "mailfaxpipe"
+PIPE_SERVICE = "mailfax"
+CONTRIB = Path(__file__).resolve().parents[2] / "contrib" / "postfix"
 SENDER = f"sender@{mailservers.MAIL_DOMAIN}"
 
 
@@ -87,6 +88,47 @@ def config_text(domain: str, data: Path, port: int | None = None) -> str:
             f'dialing: {{country_code: "49", area_code: "30"}}\nstorage: {{data_dir: {data}}}\n')
 
 
+def _lines(name: str) -> list[str]:
+    """A contrib/postfix file without comments, continuation lines joined (master.cf syntax)."""
+    out: list[str] = []
+    for line in (CONTRIB / name).read_text().splitlines():
+        line = line.split("#", 1)[0].rstrip() if line.lstrip().startswith("#") else line.rstrip()
+        if not line:
+            continue
+        if line[0].isspace() and out:
+            out[-1] += " " + line.strip()
+        else:
+            out.append(" ".join(line.split()))
+    return out
+
+
+def contrib_master_entry() -> str:
+    [entry] = [line for line in _lines("master.cf") if line.startswith(f"{PIPE_SERVICE} unix")]
+    return entry
+
+
+def contrib_main_settings() -> dict[str, str]:
+    """The pipe's main.cf parameters (relay_domains and transport_maps the fixture sets itself)."""
+    pairs = (line.split("=", 1) for line in _lines("main.cf") if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs if k.strip().startswith(f"{PIPE_SERVICE}_")}
+
+
+def contrib_transport(kind: str) -> str:
+    """The transport of the contrib/transport line (commented or not) that starts with ``kind``."""
+    for line in (CONTRIB / "transport").read_text().splitlines():
+        fields = line.lstrip("#").split()
+        if len(fields) == 2 and fields[0] == "fax.example.com" and fields[1].startswith(kind):
+            return fields[1]
+    raise AssertionError(f"contrib/postfix/transport has no {kind} line")
+
+
+def test_contrib_lines_are_complete():
+    assert contrib_master_entry().startswith(f"{PIPE_SERVICE} unix - n n - - pipe flags=Rq user=")
+    assert "--sender=${sender} --recipient=${recipient}" in contrib_master_entry()
+    assert contrib_main_settings() == {f"{PIPE_SERVICE}_destination_recipient_limit": "1"}
+    assert contrib_transport("smtp:") == "smtp:[127.0.0.1]:10025"
+
+
 # ---------------------------------------------------------------- (a) transport map -> SMTP listener
 
 
@@ -101,8 +143,8 @@ def listener(tmp_path, postfix):
     ctl = Controller(FaxHandler(config, load_rules(None, config), store), hostname="127.0.0.1", port=port,
                      server_hostname=ident, **kw)
     ctl.start()
-    # contrib/postfix/transport and main.cf, as the how-to says
-    postfix.transports[SMTP_DOMAIN] = f"smtp:[127.0.0.1]:{port}"
+    # contrib/postfix/transport, as the how-to says (with this test's port)
+    postfix.transports[SMTP_DOMAIN] = contrib_transport("smtp:").replace(":10025", f":{port}")
     postfix.relay_domains.append(SMTP_DOMAIN)
     postfix.start()  # apply, and start again if another test session stopped the shared Postfix
     yield store
@@ -197,19 +239,19 @@ def pipe(postfix, pipe_runtime):
     conf = base / "mailfax.yaml"
     conf.write_text(config_text(PIPE_DOMAIN, data))
     conf.chmod(0o644)
-    # contrib/postfix/master.cf and main.cf lines, as the how-to says
-    postfix.master_entries[PIPE_SERVICE] = (
-        f"{PIPE_SERVICE} unix - n n - - pipe flags=Rq user={PIPE_USER} argv={pipe_runtime} enqueue "
-        f"--config {conf} --sender=${{sender}} --recipient=${{recipient}}")
-    postfix.settings[f"{PIPE_SERVICE}_destination_recipient_limit"] = "1"
-    postfix.transports[PIPE_DOMAIN] = f"{PIPE_SERVICE}:"
+    # the exact lines of contrib/postfix/master.cf, main.cf and transport, with this test's paths
+    postfix.master_entries[PIPE_SERVICE] = contrib_master_entry().replace(
+        "/opt/mailfax/venv/bin/mailfax", str(pipe_runtime)).replace("/etc/mailfax/mailfax.yaml", str(conf))
+    postfix.settings.update(contrib_main_settings())
+    postfix.transports[PIPE_DOMAIN] = contrib_transport("mailfax:")
     postfix.relay_domains.append(PIPE_DOMAIN)
     postfix.start()
     yield load_config(conf), data
     postfix.transports.pop(PIPE_DOMAIN, None)
     postfix.relay_domains.remove(PIPE_DOMAIN)
     postfix.master_entries.pop(PIPE_SERVICE, None)
-    postfix.settings.pop(f"{PIPE_SERVICE}_destination_recipient_limit", None)
+    for key in contrib_main_settings():
+        postfix.settings.pop(key, None)
     postfix.apply()
     subprocess.run(["postconf", "-MX", f"{PIPE_SERVICE}/unix"], capture_output=True)
     subprocess.run(["postconf", "-X", f"{PIPE_SERVICE}_destination_recipient_limit"], capture_output=True)
