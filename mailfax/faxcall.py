@@ -134,7 +134,9 @@ class FaxCall:
     def on_event(self, event: Event) -> None:
         """One endpoint event for this call."""
         if isinstance(event, VoiceReceived):
-            if self.phase is not Phase.ENDED:
+            # early media (ring-back before ANSWER) is not fax: buffering it would set the
+            # playout origin early and delay everything after by its length, for good
+            if self.phase is Phase.MEDIA or self.phase is Phase.TAIL:
                 self.playout.put(event.timestamp, event.payload)
         elif isinstance(event, CallAnswered):
             self.start_media()

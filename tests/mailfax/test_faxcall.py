@@ -157,3 +157,14 @@ def test_page_limit_ends_the_call_after_the_limit():
     assert rx.refused == "page limit of 1 reached"
     assert len(rx.pages) == 1 and rx.pages[0].same_pixels(sample_page(6))
     assert tx.pages_sent <= 1 and tx.completion is not Completion.OK
+
+
+def test_early_media_before_answer_is_not_played_out():
+    """Voice that arrives while the call is not up yet (ring-back) must not open the playout
+    buffer, else it would play first and delay the fax by its length."""
+    from iax.events import VoiceReceived
+
+    line = Line([sample_page(1)])
+    for k in range(100):  # 2 s of "ring-back" before the answer
+        line.tx.on_event(VoiceReceived(line.call_a, 1000 + 20 * k, b"\x55" * 160))
+    assert len(line.tx.playout) == 0 and line.tx.playout.received == 0
