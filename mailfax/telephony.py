@@ -12,9 +12,12 @@ one page (complete or not) to the inbound service, which stores it before delive
 How does it work?  The media clock fires at ``origin + k * 20 ms`` (absolute times, never
 "sleep 20 ms"), so the DSP work of one tick never shifts the next; a late wake-up runs the
 missed ticks at once, each with its nominal time, so every call still sends exactly one
-frame per 20 ms of media time with regular timestamps.  How late each wake-up was is kept
-in `MediaClock.lateness` (for `mailfax status` and the benchmark).  Endpoint events go to
-the call's bridge; outcomes are values (`FaxCallResult` -> `SendOutcome` / `ReceivedFax`).
+frame per 20 ms of media time with regular timestamps.  How late each tick ran is kept in
+`MediaClock.lateness` (for `mailfax status` and the benchmarks).  The clock runs only while
+there are calls.  Before the first call, `mailfax.faxcall.warm_up` runs the fax engine's
+compiled loops once (in a thread), so numba's first-call load never stalls a live call.
+Endpoint events go to the call's bridge; outcomes are values (`FaxCallResult` ->
+`SendOutcome` / `ReceivedFax`).
 """
 
 from __future__ import annotations
