@@ -60,12 +60,14 @@ def render(snap: dict[str, Any], queue: dict[str, Any]) -> str:
     w.metric("mailfax_queue_jobs", "gauge", "fax jobs by state", [({"state": s}, jobs.get(s, 0)) for s in JOB_STATES])
     w.metric("mailfax_received_deliveries", "gauge", "received-fax deliveries by state",
              [({"state": k}, v) for k, v in sorted(queue.get("deliveries", {}).items())])
-    w.metric("mailfax_trunk_registered", "gauge", "1 when the trunk's registration is current",
-             [({"trunk": t["name"]}, 1 if t["registration"] == "registered" else 0) for t in snap.get("trunks", [])])
+    w.metric("mailfax_trunk_registered", "gauge", "1 when the trunk's registration is current (registering trunks)",
+             [({"trunk": t["name"]}, 1 if t["registration"] == "registered" else 0) for t in snap.get("trunks", [])
+              if t["registration"] != "not registering"])
     w.metric("mailfax_dsp_load", "gauge", "share of real time spent in media ticks (1 = one core busy)",
              [({}, media.get("load", 0))])
     w.metric("mailfax_media_lateness_seconds", "gauge", "media clock wake-up lateness",
-             [({"quantile": "0.99"}, media.get("p99_ms", 0) / 1000), ({"quantile": "1"}, media.get("max_ms", 0) / 1000)])
+             [({"quantile": "0.99"}, round(media.get("p99_ms", 0) / 1000, 6)),
+              ({"quantile": "1"}, round(media.get("max_ms", 0) / 1000, 6))])
     return "\n".join(w.lines) + "\n"
 
 
