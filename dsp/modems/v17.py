@@ -55,7 +55,7 @@ class V17Receiver:
         self._eq = np.zeros(rxm.NTAPS, dtype=np.complex128)
         self._eqbuf = np.zeros(2 * rxm.NTAPS, dtype=np.complex128)
         self._eqsave = np.zeros(rxm.NTAPS, dtype=np.complex128)
-        self._ring = np.zeros(10, dtype=np.complex128)
+        self._ring = np.zeros(rxm.RING_GAP + rxm.GAP_CORR, dtype=np.complex128)
         self._evq = np.zeros(0)
         self.restart(rate=rate)
 
@@ -72,6 +72,7 @@ class V17Receiver:
         self._ist[rxm.I_SHORT] = int(short_train)
         self._ist[rxm.I_TRAIN_LEN] = rxm.txm.SEG2_SHORT if short_train else len(rxm.TRAIN_TARGETS)
         self._ist[rxm.I_BELOW] = 0
+        self._seq = rxm.gap_sequence(self.rate, short_train)
         self._fst[rxm.F_QUAL] = 0.0
         self._decoder = trellis.ViterbiDecoder(self.rate, compiled=self._compiled)
         self._history = np.zeros(23, dtype=np.uint8)
@@ -109,6 +110,13 @@ class V17Receiver:
         symbols = (instants + i[rxm.I_HALF]) // 2
         i[rxm.I_HALF] ^= instants & 1
         i[rxm.I_HOLDOFF] = max(int(i[rxm.I_HOLDOFF]), rxm.HOLDOFF_GAP)
+        if stage == rxm.Stage.ACQUIRE:
+            if i[rxm.I_ALT] >= rxm.ALT_NEEDED:
+                # ABAB was there: the reversal may be lost in this gap (see v17_rx).
+                i[rxm.I_GAPACQ] = 1
+                i[rxm.I_NCOL] = 0
+            i[rxm.I_COUNT] += symbols
+            return
         if stage == rxm.Stage.TRAIN:
             left = int(i[rxm.I_TRAIN_LEN] - i[rxm.I_COUNT])     # training symbols still due
             if symbols < left:
@@ -128,7 +136,7 @@ class V17Receiver:
 
     def receive(self, samples: np.ndarray) -> list[RxItem]:
         x = np.ascontiguousarray(samples, dtype=np.int16)
-        cap = len(x) // 3 + 8
+        cap = len(x) // 3 + 8 + rxm.txm.SEG4      # + erasures for a segment 4 found late
         if cap > len(self._evq):
             self._syms = np.zeros(cap, dtype=np.complex128)
             self._kinds = np.zeros(cap, dtype=np.int8)
@@ -139,7 +147,7 @@ class V17Receiver:
         self._ist[rxm.I_NEV] = 0
         self._fn(x, self._fst, self._ist, self._xbuf, self._eq, self._eqbuf, self._eqsave,
                  self._ring, rxm.BANK_RE, rxm.BANK_IM, self._points, self._smap,
-                 trellis.TRAINING_POINTS, rxm.TRAIN_TARGETS, syms, kinds, ev, evq)
+                 trellis.TRAINING_POINTS, rxm.TRAIN_TARGETS, self._seq, syms, kinds, ev, evq)
         nsym = int(self._ist[rxm.I_NSYM])
         nev = int(self._ist[rxm.I_NEV])
         if nsym == 0 and nev == 0:

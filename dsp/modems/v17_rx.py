@@ -37,6 +37,7 @@ How (one compiled per-sample loop, `_rx_block_py` its plain-Python reference):
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import types
 
@@ -97,8 +98,8 @@ N_F = 26
 # Int state slots.
 (I_STAGE, I_HALF, I_XPOS, I_EQPOS, I_COUNT, I_BELOW, I_SHORT, I_SAVED, I_HOLDOFF, I_ALT,
  I_RING, I_TRAIN_LEN, I_NSYM, I_NEV, I_NBITS, I_PREVY, I_DREG, I_ONES, I_CHECKED,
- I_REPORTED, I_ERASE) = range(21)
-N_I = 21
+ I_REPORTED, I_ERASE, I_GAPACQ, I_NCOL, I_ONESFROM) = range(24)
+N_I = 24
 #: Segment 4 must descramble (hard decisions) to at least this share of ones, out of
 #: at least MIN_CHECKED bits (fewer when a lost packet took segment 4: training fails).
 ONES_NEEDED = 0.75
@@ -110,6 +111,14 @@ ERASE_AFTER_GAP = 16
 #: ones are measured again once MEASURE_AFTER_GAP of them are over.
 HOLDOFF_GAP = 24
 MEASURE_AFTER_GAP = 12
+#: A gap in segment 1 may hide the reversal: the first GAP_CORR symbols after it are
+#: matched against the known sequence (end of segment 1, segment 2, and for a short train
+#: segment 4) at every offset; the best match, if its normalized correlation reaches
+#: GAP_CORR_MIN, gives the place in the training and the carrier phase.
+GAP_CORR = 12
+GAP_CORR_MIN = 0.6
+GAP_SEG1 = 40                             # segment 1 symbols at the head of that sequence
+RING_GAP = 10                             # where ring[] keeps the symbols to match
 
 # Loop gains, per stage.
 MU_TRAIN = 0.15
@@ -160,6 +169,22 @@ def _training_targets() -> np.ndarray:
 TRAIN_TARGETS = _training_targets()
 
 
+@functools.cache
+def gap_sequence(rate: int, short: bool) -> np.ndarray:
+    """What a receiver should see from GAP_SEG1 symbols before the reversal on: ABAB,
+    segment 2 (and 3, long train), and for a short train segment 4 at `rate` (the
+    transmitter's own sequence; its scrambler and trellis run on from segment 2)."""
+    st = np.zeros(txm.N_STATE, dtype=np.int64)
+    st[txm.SCR] = txm.SCRAMBLER_PRESET
+    st[txm.PART] = txm.Part.SEG1
+    st[txm.COUNT] = txm.SEG1 - GAP_SEG1
+    st[txm.SHORT] = int(short)
+    st[txm.NBITS] = trellis.BITS_PER_SYMBOL[rate]
+    n = GAP_SEG1 + (txm.SEG2_SHORT + txm.SEG4 if short else txm.SEG2_LONG + txm.SEG3)
+    return np.array([txm._next_symbol(st, np.zeros(0, np.uint8), trellis.CONSTELLATIONS[rate],
+                                      trellis.TRAINING_POINTS, trellis.NEXT_STATE) for _ in range(n)])
+
+
 def _slice(z, points, smap):
     """Nearest constellation point code (via the trellis space map)."""
     gx = int((z.real + trellis.GRID_HALF) * trellis.GRID_RES)
@@ -191,7 +216,7 @@ def _check_ones(ist, code, count, fresh):
         reg = ist[I_DREG]
         out = (b ^ (reg >> 17) ^ (reg >> 22)) & 1
         ist[I_DREG] = ((reg << 1) | b) & 0x7FFFFF
-        if fresh and count >= 1 and count * ist[I_NBITS] + i >= 24:
+        if fresh and count >= 1 and count * ist[I_NBITS] + i >= max(24, ist[I_ONESFROM]):
             ist[I_ONES] += out
             ist[I_CHECKED] += 1
 
@@ -204,7 +229,102 @@ def _event(ist, fst, ev, evq, code, q):
     ist[I_NEV] = n + 1
 
 
-def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms, kinds, ev, evq):
+def _begin_training(fst, ist, eqbuf, ev, evq, ph):
+    """Segment 2 found, its first symbol `ph` radians off: coarse frequency from the ABAB
+    drift (long train), carrier phase, loops to training gains (or training fails when
+    the carrier is more than 20 Hz off, far beyond V.17's 7 Hz)."""
+    if ist[I_SHORT] == 0:
+        acc = complex(fst[F_RRE], fst[F_RIM])
+        if abs(acc) > 0:
+            dphi = math.atan2(acc.imag, acc.real) / 2      # rad per symbol
+            fst[F_OMEGA] += dphi / SPS
+    dev = (fst[F_OMEGA] / (2 * math.pi) * 8000.0) - 1800.0
+    if abs(dev) > 20.0:
+        ist[I_STAGE] = Stage.PARKED
+        _event(ist, fst, ev, evq, Event.TRAINING_FAILED, 0.0)
+        return
+    fst[F_THETA] += ph
+    c = complex(math.cos(ph), -math.sin(ph))
+    for i in range(2 * NTAPS):
+        eqbuf[i] *= c
+    fst[F_PSIG] = fst[F_P]
+    ist[I_STAGE] = Stage.TRAIN
+    ist[I_COUNT] = 1
+    fst[F_ERR] = 0.0
+    fst[F_NERR] = 0.0
+    fst[F_MU] = MU_TRAIN
+    fst[F_TKP] = TIMING_KP
+    fst[F_TKI] = TIMING_KI
+    fst[F_CKP] = CARRIER_KP
+    fst[F_CKI] = CARRIER_KI
+    _event(ist, fst, ev, evq, Event.TRAINING_IN_PROGRESS, 0.0)
+
+
+def _after_gap_in_segment1(z, fresh, fst, ist, eqbuf, ring, seq, ev, evq, syms, kinds):
+    """A packet was lost after the ABAB pattern was found, so the reversal may have gone
+    by unseen.  Collect GAP_CORR fresh symbols and find where in `seq` (the last GAP_SEG1
+    symbols of segment 1, then what follows them) they sit; resume there with the phase
+    of the match: still segment 1, somewhere in segment 2/3, or in segment 4 (the symbols
+    of segment 4 gone by reach the trellis as erasures; the ones check starts over)."""
+    ring[9] = ring[8]
+    ring[8] = z
+    if not fresh:
+        return
+    k = ist[I_NCOL]
+    ring[RING_GAP + k] = z
+    ist[I_NCOL] = k + 1
+    if k + 1 < GAP_CORR:
+        return
+    ist[I_GAPACQ] = 0
+    ist[I_NCOL] = 0
+    ez = 0.0
+    for i in range(GAP_CORR):
+        ez += ring[RING_GAP + i].real ** 2 + ring[RING_GAP + i].imag ** 2
+    last = seq.shape[0] - GAP_CORR - (8 if ist[I_SHORT] == 1 else 0)
+    if ist[I_SHORT] == 0 and last > GAP_SEG1 + 120:
+        last = GAP_SEG1 + 120
+    best = -1.0
+    bj = 0
+    bc = 0j
+    for j in range(last + 1):
+        c = 0j
+        es = 0.0
+        for i in range(GAP_CORR):
+            t = seq[j + i]
+            c += ring[RING_GAP + i] * t.conjugate()
+            es += t.real * t.real + t.imag * t.imag
+        v = (c.real * c.real + c.imag * c.imag) / max(ez * es, 1e-12)
+        if v > best:
+            best = v
+            bj = j
+            bc = c
+    nxt = bj + GAP_CORR - GAP_SEG1      # place in segment 2 (on) of the next symbol
+    if best < GAP_CORR_MIN:
+        ist[I_STAGE] = Stage.PARKED
+        _event(ist, fst, ev, evq, Event.TRAINING_FAILED, 0.0)
+        return
+    if nxt <= 0:
+        return                          # still segment 1: the reversal is still to come
+    _begin_training(fst, ist, eqbuf, ev, evq, math.atan2(bc.imag, bc.real))
+    if ist[I_STAGE] != Stage.TRAIN:
+        return
+    n = ist[I_TRAIN_LEN]
+    if nxt < n:
+        ist[I_COUNT] = nxt
+        return
+    ist[I_STAGE] = Stage.SEG4
+    c4 = nxt - n
+    ist[I_COUNT] = c4
+    fst[F_MU] = MU_DATA * 2
+    ist[I_ONESFROM] = c4 * ist[I_NBITS] + 24
+    m = ist[I_NSYM]
+    for i in range(c4):
+        syms[m + i] = 0j
+        kinds[m + i] = trellis.Kind.START_ERASURE if i == 0 else trellis.Kind.ERASURE
+    ist[I_NSYM] = m + c4
+
+
+def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, seq, syms, kinds, ev, evq):
     """Everything done once per baud, after the on-time T/2 sample went in."""
     pos = ist[I_EQPOS]
     z = 0j
@@ -219,6 +339,9 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
     adapt = ist[I_HOLDOFF] == 0 and fst[F_P] > 0.125 * fst[F_PSIG]
     if ist[I_HOLDOFF] > 0:
         ist[I_HOLDOFF] -= 1
+    if stage == Stage.ACQUIRE and ist[I_GAPACQ] > 0:
+        _after_gap_in_segment1(z, fresh, fst, ist, eqbuf, ring, seq, ev, evq, syms, kinds)
+        return
     if stage == Stage.ACQUIRE:      # wait for ABAB, measure carrier, find the reversal
         prev1 = ring[8]                                        # previous symbol
         prev2 = ring[9]                                        # the one before
@@ -244,34 +367,9 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
         if count >= ACQ_SETTLE and ist[I_ALT] >= ALT_NEEDED and r2.real < 0 and \
                 abs(r2.real) > abs(r2.imag):
             # The reversal: this is the first symbol of segment 2 (point C).
-            if ist[I_SHORT] == 0:
-                acc = complex(fst[F_RRE], fst[F_RIM])
-                if abs(acc) > 0:
-                    dphi = math.atan2(acc.imag, acc.real) / 2      # rad per symbol
-                    fst[F_OMEGA] += dphi / SPS
-            dev = (fst[F_OMEGA] / (2 * math.pi) * 8000.0) - 1800.0
-            if abs(dev) > 20.0:
-                ist[I_STAGE] = Stage.PARKED
-                _event(ist, fst, ev, evq, Event.TRAINING_FAILED, 0.0)
-                return
             d0 = tpts[targets[0]]
             rot = z * d0.conjugate()
-            ph = math.atan2(rot.imag, rot.real)
-            fst[F_THETA] += ph
-            c = complex(math.cos(ph), -math.sin(ph))
-            for i in range(2 * NTAPS):
-                eqbuf[i] *= c
-            fst[F_PSIG] = fst[F_P]
-            ist[I_STAGE] = Stage.TRAIN
-            ist[I_COUNT] = 1
-            fst[F_ERR] = 0.0
-            fst[F_NERR] = 0.0
-            fst[F_MU] = MU_TRAIN
-            fst[F_TKP] = TIMING_KP
-            fst[F_TKI] = TIMING_KI
-            fst[F_CKP] = CARRIER_KP
-            fst[F_CKI] = CARRIER_KI
-            _event(ist, fst, ev, evq, Event.TRAINING_IN_PROGRESS, 0.0)
+            _begin_training(fst, ist, eqbuf, ev, evq, math.atan2(rot.imag, rot.real))
             return
         if count >= ACQ_SETTLE and ist[I_ALT] > 0:
             # Accumulate z_k conj(z_k-2) with an 8-symbol lag (clear of the reversal's ISI).
@@ -367,7 +465,7 @@ def _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms
 
 
 def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, points, smap,
-                 tpts, targets, syms, kinds, ev, evq):
+                 tpts, targets, seq, syms, kinds, ev, evq):
     """Process int16 samples x; symbols/events are appended to syms/kinds/ev/evq."""
     L = xbuf.shape[0] // 2
     for n in range(x.shape[0]):
@@ -479,7 +577,7 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
             if stage == Stage.ACQUIRE and fst[F_PT2] > 0:
                 # Level: scale so the ABAB T/2 power sits at AGC_TARGET (frozen after).
                 fst[F_AGC] = math.sqrt(AGC_TARGET / fst[F_PT2])
-            _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, syms, kinds, ev, evq)
+            _symbol(fst, ist, eq, eqbuf, eqsave, ring, points, smap, tpts, targets, seq, syms, kinds, ev, evq)
         fst[F_TNEXT] += step
     return 0
 
@@ -495,6 +593,9 @@ def _carrier_up(fst, ist, eq, eqbuf, eqsave):
     ist[I_HALF] = 0
     ist[I_HOLDOFF] = 8                    # let the filter fill before steering the timing
     ist[I_ERASE] = 0
+    ist[I_GAPACQ] = 0
+    ist[I_NCOL] = 0
+    ist[I_ONESFROM] = 0
     fst[F_RRE] = 0.0
     fst[F_RIM] = 0.0
     fst[F_PSIG] = fst[F_P]
@@ -527,9 +628,9 @@ def _compile():
     calls the compiled versions.  fastmath lets LLVM vectorize the filter and equalizer
     sums (about 20 % faster); results differ from the Python reference only by rounding."""
     g = dict(_rx_block_py.__globals__)
-    for name in ("_slice", "_event", "_check_ones"):
+    for name in ("_slice", "_event", "_check_ones", "_begin_training"):
         g[name] = njit(cache=True, fastmath=True)(types.FunctionType(globals()[name].__code__, g, name))
-    for name in ("_symbol", "_carrier_up"):
+    for name in ("_after_gap_in_segment1", "_symbol", "_carrier_up"):
         g[name] = njit(cache=True, fastmath=True)(types.FunctionType(globals()[name].__code__, g, name))
     return njit(cache=True, fastmath=True)(types.FunctionType(_rx_block_py.__code__, g, "_rx_block"))
 
