@@ -8,9 +8,10 @@ sender no rule lets through or a number the rule denies -> 550 with the reason. 
 parsed (`mailfax.mime`); a message with nothing faxable gets 554 with the reason.  Several
 recipients become one job each, grouped under one message.
 
-How does it work?  ``250`` is sent only after `mailfax.store.Store.accept` has returned,
-i.e. the message file and the job rows are fsynced (run in an executor so the event loop
-keeps serving other clients).  Any failure of ours answers 451 (transient: the client
+How does it work?  ``250`` is sent only after the message file and the job rows are
+fsynced: `GroupCommit` runs `mailfax.store.Store.accept_batch` in a worker thread (so the
+event loop keeps serving other clients) for all messages that arrived since the last
+batch, one directory fsync and one SQLite commit for the lot.  Any failure of ours answers 451 (transient: the client
 retries), never 5xx: `handle_exception` catches what escapes (aiosmtpd's own default
 would be a 500, which an MTA bounces).
 """
@@ -32,7 +33,7 @@ from mailfax.addresses import NotOurs, parse_recipient
 from mailfax.config import Config
 from mailfax.jobs import JobSettings
 from mailfax.mime import MimeProblem, check_message
-from mailfax.store import Envelope, NewJob, Store
+from mailfax.store import Accepted, Envelope, NewJob, Store, Submission
 
 log = logging.getLogger("mailfax.smtp")
 
@@ -63,6 +64,46 @@ def decide_recipient(config: Config, rules: rules_mod.Rules, sender: rules_mod.S
     return NewJob(decision.number.e164, decision.dial, decision.rule.trunk, job_settings(decision, config))
 
 
+class GroupCommit:
+    """Queue messages durably from the event loop, batching those that arrive together.
+
+    At most one `Store.accept_batch` runs at a time, in a worker thread; messages that
+    arrive meanwhile wait and go together in the next batch, sharing its directory fsync
+    and SQLite commit.  Each caller gets its own result only once its batch is on disk.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._waiting: list[tuple[Submission, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
+
+    async def accept(self, item: Submission) -> Accepted:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, fut))
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
+        return await fut
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    results = await loop.run_in_executor(None, self.store.accept_batch, [it for it, _ in batch])
+                except Exception as e:  # the database failed: nothing of the batch is queued
+                    results = [e] * len(batch)
+                for (_, fut), r in zip(batch, results):
+                    if fut.done():
+                        continue
+                    if isinstance(r, Exception):
+                        fut.set_exception(r)
+                    else:
+                        fut.set_result(r)
+        finally:
+            self._writer = None
+
+
 @dataclass
 class _Pending:
     """Per-transaction state kept on the aiosmtpd envelope."""
@@ -81,6 +122,7 @@ class FaxHandler:
         self.store = store
         self.clock = clock
         self.on_accepted = on_accepted
+        self.committer = GroupCommit(store)
 
     @staticmethod
     def _pending(envelope) -> _Pending:
@@ -130,9 +172,8 @@ class FaxHandler:
         env = Envelope(sender=envelope.mail_from or "", auth_user=user,
                        peer=session.peer[0] if session.peer else None,
                        message_id=parsed.message_id, subject=parsed.subject)
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(None, self.store.accept, raw, env, list(pending.jobs), self.clock())
+            result = await self.committer.accept(Submission(raw, env, tuple(pending.jobs), self.clock()))
         except Exception as e:  # our own failure: transient for the client
             log.exception("could not queue a message from %s", env.sender)
             return f"451 4.3.0 could not queue the message ({type(e).__name__}); try again later"

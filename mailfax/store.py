@@ -6,11 +6,13 @@ The other methods move jobs between states (`mailfax.jobs.TRANSITIONS`), record 
 and list jobs for the CLI.  Several processes (``serve``, ``send``, ``jobs``, ``cancel``)
 share one store safely.
 
-How does it work?  Durability order for `accept`: write the message to a temporary file,
-fsync it, rename it into place, fsync the directory, then insert the rows in one
-transaction with ``synchronous=FULL`` (the WAL is fsynced at commit).  A crash before the
-commit leaves an unreferenced file, removed by `recover`; a crash after it leaves a
-complete job.  A resubmission of the same Message-ID from the same sender to the same
+How does it work?  Durability order for `accept`: write the message to a new file and
+fdatasync it, fsync the directory, then insert the rows in one transaction with
+``synchronous=FULL`` (the WAL is fsynced at commit).  A crash before the commit leaves an
+unreferenced (perhaps partial) file, removed by `recover`; a crash after it leaves a
+complete job.  `accept_batch` does the same for several messages with one directory fsync
+and one commit (group commit: the SMTP listener batches messages that arrive while the
+previous batch is being written).  A resubmission of the same Message-ID from the same sender to the same
 recipients (a client that lost our 250, RFC 1047) is recognised and not queued twice.
 Every state change is an ``UPDATE ... WHERE state = <expected>`` so two processes cannot
 both win a job.  `recover` (at start-up) puts jobs caught mid-conversion back to queued
@@ -72,6 +74,16 @@ class Envelope:
     peer: str | None = None
     message_id: str | None = None
     subject: str = ""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One message to accept: its bytes, envelope, jobs and the time of acceptance."""
+
+    raw: bytes
+    envelope: Envelope
+    jobs: tuple[NewJob, ...]
+    now: float
 
 
 @dataclass(frozen=True)
@@ -180,43 +192,94 @@ class Store:
 
     def accept(self, raw: bytes, envelope: Envelope, jobs: Sequence[NewJob], now: float) -> Accepted:
         """Store a message and its jobs durably; returns their ids (see module docstring)."""
-        key = None
-        if envelope.message_id:
-            key = json.dumps([envelope.message_id, envelope.sender.lower(), sorted(j.number for j in jobs)])
-            found = self._find_duplicate(key)
-            if found is not None:
-                return found
-        path = self.msg_dir / f"{uuid.uuid4().hex}.eml"
-        write_durably(path, raw)
+        (result,) = self.accept_batch([Submission(raw, envelope, tuple(jobs), now)])
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def accept_batch(self, items: Sequence["Submission"]) -> list[Accepted | Exception]:
+        """`accept` for several messages at once (group commit): each file is written and
+        fsynced, then one directory fsync and one SQLite commit cover them all.
+
+        Results are in order; an item whose file could not be written gets its exception
+        (the others are still queued).  An exception from the database fails the whole
+        batch (nothing of it is committed) and is raised.
+        """
+        results: list[Accepted | Exception | None] = [None] * len(items)
+        todo: list[tuple[int, str | None, str]] = []  # (index, dedup key, file name)
         db = self._db()
-        with self._write_lock:
-            db.execute("BEGIN IMMEDIATE")
+        for i, it in enumerate(items):
+            key = self._dedup_key(it) if it.envelope.message_id else None
+            found = self._find_duplicate(key) if key is not None else None
+            if found is not None:
+                results[i] = found
+                continue
+            name = f"{uuid.uuid4().hex}.eml"
             try:
-                if key is not None:
-                    row = db.execute("SELECT id FROM messages WHERE dedup_key = ?", (key,)).fetchone()
-                    if row is not None:
-                        db.execute("ROLLBACK")
-                        path.unlink(missing_ok=True)
-                        return self._find_duplicate(key)  # type: ignore[return-value]
-                cur = db.execute(
-                    "INSERT INTO messages (message_id, sender, auth_user, peer, subject, received_at, path, dedup_key)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (envelope.message_id, envelope.sender, envelope.auth_user, envelope.peer, envelope.subject,
-                     now, path.name, key),
-                )
-                mid = cur.lastrowid
-                ids = []
-                for j in jobs:
-                    c = db.execute(
-                        "INSERT INTO jobs (message, number, dial, trunk, settings, state, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (mid, j.number, j.dial, j.trunk, json.dumps(j.settings.to_json()), JobState.QUEUED.value, now, now),
-                    )
-                    ids.append(c.lastrowid)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+                self._write_message(name, it.raw)
+            except OSError as e:
+                results[i] = e
+                continue
+            todo.append((i, key, name))
+        if todo:
+            self._sync_msg_dir()
+            with self._write_lock:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for i, key, name in todo:
+                        results[i] = self._insert(db, items[i], key, name)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    for _, _, name in todo:
+                        (self.msg_dir / name).unlink(missing_ok=True)
+                    raise
+        return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _dedup_key(it: "Submission") -> str:
+        env = it.envelope
+        return json.dumps([env.message_id, env.sender.lower(), sorted(j.number for j in it.jobs)])
+
+    def _write_message(self, name: str, raw: bytes) -> None:
+        """Write a new spool file and fsync its data.  No temp file and rename: until the
+        row naming it is committed the file is unreferenced, and `recover` removes such
+        files, complete or not."""
+        fd = os.open(self.msg_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fdatasync(fd)  # data and size; the directory entry is synced separately
+        finally:
+            os.close(fd)
+
+    def _sync_msg_dir(self) -> None:
+        _fsync_dir(self.msg_dir)
+
+    def _insert(self, db: sqlite3.Connection, it: "Submission", key: str | None, name: str) -> Accepted:
+        """Insert one message and its jobs inside the open transaction (or find its twin)."""
+        env = it.envelope
+        if key is not None:
+            row = db.execute("SELECT id FROM messages WHERE dedup_key = ?", (key,)).fetchone()
+            if row is not None:  # committed meanwhile, or earlier in this batch
+                (self.msg_dir / name).unlink(missing_ok=True)
+                ids = tuple(r[0] for r in db.execute("SELECT id FROM jobs WHERE message = ? ORDER BY id", (row[0],)))
+                return Accepted(row[0], ids, duplicate=True)
+        cur = db.execute(
+            "INSERT INTO messages (message_id, sender, auth_user, peer, subject, received_at, path, dedup_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (env.message_id, env.sender, env.auth_user, env.peer, env.subject, it.now, name, key),
+        )
+        mid = cur.lastrowid
+        ids = []
+        for j in it.jobs:
+            c = db.execute(
+                "INSERT INTO jobs (message, number, dial, trunk, settings, state, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (mid, j.number, j.dial, j.trunk, json.dumps(j.settings.to_json()), JobState.QUEUED.value, it.now, it.now),
+            )
+            ids.append(c.lastrowid)
         return Accepted(mid, tuple(ids))
 
     def _find_duplicate(self, key: str) -> Accepted | None:
