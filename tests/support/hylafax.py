@@ -157,6 +157,13 @@ class HylaFax:
             f"cidname HylaFAX\ncidnumber {self.number}\ncodec alaw\n")
         self._spawn("iaxmodem", ["stdbuf", "-oL", "-eL", "iaxmodem", self.modem])
         wait_for(lambda: self._check_alive() or self.device.exists(), 10, "iaxmodem made no device")
+        # iaxmodem silently binds a random port when its own is taken (REFERENCE.md §6): check
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("0.0.0.0", self.iax_port))
+            except OSError:
+                return  # taken: by iaxmodem, as it should be
+        raise RuntimeError(f"iaxmodem is not on UDP port {self.iax_port} (taken meanwhile?)")
 
     def start(self) -> "HylaFax":
         try:
