@@ -128,6 +128,7 @@ class Operations:
         self.started_at = clock()
         self.path = snapshot_path(config)
         self.metrics_server: asyncio.AbstractServer | None = None
+        self.sessions = None  # mailfax.sessionlog.SessionLogs while running: .paths[call] -> log file
 
     def current(self, state: str = "running") -> dict[str, Any]:
         return snapshot(self.telephony, now=self.clock(), started_at=self.started_at,
@@ -148,7 +149,7 @@ class Operations:
                 self.metrics_server = await metrics.start_server(self, listen.host, listen.port)
             except OSError as e:
                 log.error("metrics: cannot listen on %s:%d: %s", listen.host, listen.port, e.strerror or e)
-        sessions = self.follow_sessions()
+        sessions = self.sessions = self.follow_sessions()
         try:
             while not stop.is_set():
                 self.publish()
