@@ -3,8 +3,10 @@ with a no-op handler, in the same run, on loopback.
 
 Each message carries a ~100 KB PDF attachment; several clients (aiosmtplib) send at once
 over persistent connections.  Each server runs in its own process (one core for the
-server, the clients in this one).  Ours parses the MIME, checks the recipient against the
-rules and fsyncs message + job rows before its 250; the reference accepts and discards.
+server, the clients in this one).  Ours checks the recipient against the rules, checks the
+MIME structure and every attachment's base64 (`mailfax.mime.check_message`, the full
+parser's verdict) and fsyncs the message file, its directory and the job rows (group
+commit) before its 250; the reference accepts and discards.
 Runs alternate (reference, ours, reference, ours) and the best of each counts.  Besides
 wall-clock rates, the server process's own CPU time gives messages per CPU second, a
 figure that a busy machine disturbs less.
@@ -139,7 +141,9 @@ def main() -> None:
         "mailfax_msgs_per_s": round(ours, 1), "aiosmtpd_noop_msgs_per_s": round(ref, 1),
         "ratio": round(ours / ref, 3),
         "mailfax_msgs_per_cpu_s": round(ours_cpu, 1), "aiosmtpd_noop_msgs_per_cpu_s": round(ref_cpu, 1),
-        "cpu_ratio": round(ours_cpu / ref_cpu, 3), "target_ratio": 0.8, "durable": True,
+        "cpu_ratio": round(ours_cpu / ref_cpu, 3),
+        "mailfax_cpu_ms_per_msg": round(1000 / ours_cpu, 2), "aiosmtpd_noop_cpu_ms_per_msg": round(1000 / ref_cpu, 2),
+        "target_ratio": 0.8, "durable": True,
     }))
 
 
