@@ -42,6 +42,9 @@ from iax.playout import PlayoutBuffer
 BLOCK = 160            # samples per 20 ms tick at 8 kHz
 TICK = 0.020           # seconds
 SILENCE = np.zeros(BLOCK, np.int16)
+#: Fixed playout delay in 20 ms slots: 100 ms of jitter (or of a stalled event loop) is
+#: absorbed without a gap; T.30's timers are seconds, a constant delay costs nothing.
+PLAYOUT_SLOTS = 5
 
 
 class Phase(enum.Enum):
@@ -93,7 +96,7 @@ class _Counters:
 class FaxCall:
     """One IAX2 call carrying one fax (see the module docstring)."""
 
-    def __init__(self, endpoint, call: int, terminal: FaxTerminal, *, playout_delay: int = 3,
+    def __init__(self, endpoint, call: int, terminal: FaxTerminal, *, playout_delay: int = PLAYOUT_SLOTS,
                  tail: float = 1.0, max_pages: int | None = None,
                  on_negotiated: Callable[[str], bool] | None = None) -> None:
         self.endpoint = endpoint

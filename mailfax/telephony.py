@@ -238,6 +238,10 @@ class Telephony:
             self._finish(live)
 
     def _tick(self, t: float) -> None:
+        # frames that queued in the socket while the loop was busy go into the playout
+        # buffers before this tick pops a slot (after a stall, ticks are caught up in a burst)
+        drain = getattr(self.protocol, "drain", None) or self.protocol._readable
+        drain()
         for live in list(self.calls.values()):
             live.bridge.tick(t)
             if live.on_progress is not None:
