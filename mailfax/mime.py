@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from email import errors
 from email.header import decode_header, make_header
 from email.message import Message
-from email.parser import BytesParser
+from email.policy import compat32
 
 SKIP_TYPES = frozenset({
     "application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature",
@@ -228,7 +228,6 @@ _HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")  # email.feedp
 _B64_AND_PAD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 PLACEHOLDER = "AAAA"  # decodes to three bytes: a document, not an empty part
 MIN_REPLACED = 512  # smaller bodies decode quickly enough
-_HEADERS = BytesParser()  # compat32, as email.message_from_bytes
 
 
 def _b64_clean(body: bytes) -> bool:
@@ -270,19 +269,16 @@ def _entity(data: bytes, start: int, end: int, depth: int, bounds: tuple[bytes, 
     if depth > MAX_DEPTH:
         raise _Unusual("deep")
     pos = start
+    lines: list[bytes] = []
     while True:  # the header block
         line, nxt = _line_content(data, pos, end)
         if not line:
             break
         if not _HEADER_LINE.match(line):
             raise _Unusual("not a header line")
+        lines.append(line)
         pos = nxt
-    head = data[start:nxt].replace(b"\r\n", b"\n")
-    if b"\r" in head:
-        raise _Unusual("a lone CR")
-    msg = _HEADERS.parsebytes(head, headersonly=True)
-    if msg.defects:
-        raise _Unusual("header defects")
+    msg = _headers(lines)
     ctype = msg.get_content_type()
     maintype = msg.get_content_maintype()
     if maintype == "message" or ctype == "multipart/digest":
@@ -299,6 +295,31 @@ def _entity(data: bytes, start: int, end: int, depth: int, bounds: tuple[bytes, 
     if inner and text.endswith("\n"):
         text = text[:-1]  # RFC 2046: the line end before a delimiter belongs to it
     msg.set_payload(text)
+    return msg
+
+
+def _headers(lines: list[bytes]) -> Message:
+    """A `Message` holding these header lines, as `email.feedparser` fills one (compat32:
+    name up to the colon, value with leading blanks stripped and continuations kept).
+    Lines its parser would note a defect for, or a unix From line, end the outline."""
+    msg = Message()
+    field: list[str] = []
+    for raw_line in lines:
+        if b"\r" in raw_line:
+            raise _Unusual("a lone CR")
+        line = raw_line.decode("ascii", "surrogateescape") + "\n"
+        if line[0] in " \t":
+            if not field:
+                raise _Unusual("the first header line is a continuation")
+            field.append(line)
+            continue
+        if field:
+            msg.set_raw(*compat32.header_source_parse(field))
+        if line.startswith("From ") or line.find(":") <= 0:  # a unix From line, or no name
+            raise _Unusual("not a header field")
+        field = [line]
+    if field:
+        msg.set_raw(*compat32.header_source_parse(field))
     return msg
 
 

@@ -102,6 +102,9 @@ def entity(draw, depth=0, parents=(), tame=False):
 def top(draw, depth=0, parents=(), tame=False):
     head = b"From: a@example.com\nSubject: " + draw(st.sampled_from([b"hi", b"=?utf-8?q?Gr=C3=BC=C3=9Fe?=", b"x\n y"]))
     head += b"\nMessage-ID: <m@x>\nMIME-Version: 1.0\n"
+    odd = draw(st.sampled_from([b""] * 6 + [b"From a@b Mon Jan 1\n", b":novalue\n", b" lead\n", b"X-8: \xc3\xa9\n",
+                                           b"X-Empty:\n", b"X-Fold: a\n\tb\n", b"From x: y\n", b"X\x0bY: v\n"]))
+    head = odd + head if draw(st.booleans()) else head + odd
     return head + draw(entity(depth, parents, tame))
 
 
