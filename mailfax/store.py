@@ -132,6 +132,9 @@ class MessageRecord:
     report_state: str
 
 
+_datasync = getattr(os, "fdatasync", os.fsync)  # fdatasync is Linux/BSD; fsync elsewhere
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -222,19 +225,27 @@ class Store:
                 continue
             todo.append((i, key, name))
         if todo:
-            self._sync_msg_dir()
-            with self._write_lock:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    for i, key, name in todo:
-                        results[i] = self._insert(db, items[i], key, name)
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    for _, _, name in todo:
-                        (self.msg_dir / name).unlink(missing_ok=True)
-                    raise
+            try:
+                _fsync_dir(self.msg_dir)
+                with self._write_lock:
+                    self._commit(db, items, todo, results)
+            except BaseException:
+                for _, _, name in todo:
+                    (self.msg_dir / name).unlink(missing_ok=True)
+                raise
         return results  # type: ignore[return-value]
+
+    def _commit(self, db: sqlite3.Connection, items: Sequence["Submission"], todo: list[tuple[int, str | None, str]],
+                results: list) -> None:
+        """Insert the rows of the ``todo`` items in one transaction (one WAL fsync)."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for i, key, name in todo:
+                results[i] = self._insert(db, items[i], key, name)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     @staticmethod
     def _dedup_key(it: "Submission") -> str:
@@ -245,17 +256,14 @@ class Store:
         """Write a new spool file and fsync its data.  No temp file and rename: until the
         row naming it is committed the file is unreferenced, and `recover` removes such
         files, complete or not."""
-        fd = os.open(self.msg_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        fd = os.open(self.msg_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies, as open()
         try:
             view = memoryview(raw)
             while view:
                 view = view[os.write(fd, view):]
-            os.fdatasync(fd)  # data and size; the directory entry is synced separately
+            _datasync(fd)  # data and size; the directory entry is synced separately
         finally:
             os.close(fd)
-
-    def _sync_msg_dir(self) -> None:
-        _fsync_dir(self.msg_dir)
 
     def _insert(self, db: sqlite3.Connection, it: "Submission", key: str | None, name: str) -> Accepted:
         """Insert one message and its jobs inside the open transaction (or find its twin)."""
