@@ -225,7 +225,7 @@ def check_message(raw: bytes, *, max_documents: int = 50) -> MessageSummary | Mi
 # characters, CR and LF, so it cannot hide a delimiter line.
 
 _HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")  # email.feedparser.headerRE
-_B64_AND_PAD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 PLACEHOLDER = "AAAA"  # decodes to three bytes: a document, not an empty part
 MIN_REPLACED = 512  # smaller bodies decode quickly enough
 
@@ -233,13 +233,14 @@ MIN_REPLACED = 512  # smaller bodies decode quickly enough
 def _b64_clean(body: bytes) -> bool:
     """True when ``base64.b64decode(joined lines, validate=True)`` gives data with no padding
     fix-up, i.e. when `email` decodes the part without any defect (RFC 2045 §6.8)."""
-    rest = body.translate(None, _B64_AND_PAD)
-    if rest.translate(None, b"\r\n"):
-        return False  # a character outside the alphabet
-    n = len(body) - len(rest)  # characters once the lines are joined
-    s = body.rstrip(b"\r\n")
-    data = s.rstrip(b"=")
-    return n > 0 and n % 4 == 0 and len(s) - len(data) <= 2 and b"=" not in data
+    rest = body.translate(None, _B64)  # line ends and padding are left
+    pad = rest.translate(None, b"\r\n")
+    if len(pad) > 2 or pad.strip(b"="):
+        return False  # a character outside the alphabet, or too much padding
+    if pad and not body.rstrip(b"\r\n").endswith(pad):
+        return False  # padding before the end
+    n = len(body) - len(rest) + len(pad)  # characters once the lines are joined
+    return n > 0 and n % 4 == 0
 
 
 class _Unusual(Exception):

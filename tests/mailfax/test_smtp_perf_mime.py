@@ -10,6 +10,7 @@ must equal the full parse's on every one.  Seeded (derandomised) for repeatable 
 """
 
 import base64
+import email
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -180,3 +181,23 @@ def test_problems_found_at_data_keep_their_reason():
     assert isinstance(check_message(samples.wire(samples.message(body="-- \nsig\n"))), MimeProblem)
     crlf = samples.wire(samples.message(extra={"a.pdf": samples.pdf()})).replace(b"\r\n", b"\n")
     assert check_message(crlf) == full_verdict(crlf)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"QUJD"] * 8 + [b"\n", b"\r\n"]), min_size=130, max_size=200),
+       st.lists(st.tuples(st.integers(0, 199), st.sampled_from([b"QQ==", b"QUI=", b"=", b"==", b"\r", b"A", b"!",
+                                                                 b"-", b" ", b"\x00"])), max_size=2),
+       st.sampled_from([b"", b"QQ==", b"QUI=", b"Q===", b"=", b"\n=", b"QQ=\n="]))
+def test_placeholder_only_where_email_decodes_without_a_defect(pieces, edits, tail):
+    """A body left undecoded at DATA is one the stdlib decodes to data with no defect at all."""
+    for i, piece in edits:
+        pieces.insert(i, piece)
+    body = b"".join(pieces) + tail
+    raw = b"From: a@b\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n" + body
+    tree = outline(raw)
+    full = email.message_from_bytes(raw.replace(b"\r\n", b"\n"))
+    data = full.get_payload(decode=True)
+    if tree is not None and tree.get_payload() == PLACEHOLDER:
+        event("placeholder")
+        assert data and not full.defects
+    assert check_message(raw) == full_verdict(raw)
