@@ -101,7 +101,8 @@ async def start_gateway(config: Config, rules, store, *, mailer=None, inbound_ma
 
         loopline = await open_loopline(config, inbound)
         config = dataclasses.replace(config, trunks=(loopline.trunk,))
-        telephony = await Telephony.open(config, host="127.0.0.1", port=0, inbound=inbound, trunks=())
+        telephony = await Telephony.open(config, host="127.0.0.1", port=0, inbound=inbound, trunks=(),
+                                         group=loopline.telephony.group)  # one media clock for both ends
         log.info("no trunk configured: faxes go over the built-in loopback line (127.0.0.1:%d), "
                  "received faxes into %s", loopline.trunk.port, maildir or "the configured relay")
     else:

@@ -119,6 +119,23 @@ class MediaClock:
                 "max_ms": round(1000 * lat[-1], 3), "load": round(self.busy / elapsed, 3)}
 
 
+class TickGroup:
+    """Telephony layers of one process sharing one media clock (the gateway and its loopback
+    line): each tick runs every member's calls, each member first draining its socket, so a
+    frame one member sends during a caught-up burst reaches the other's playout buffer
+    within the same burst instead of after it.  The clock stops when no member has a call."""
+
+    def __init__(self) -> None:
+        self.members: list[Telephony] = []
+        self.clock = MediaClock(self)
+
+    def __call__(self, t: float) -> None:
+        for member in list(self.members):
+            member._tick(t)
+        if not any(member.calls for member in self.members):
+            self.clock.stop()      # idle: no wake-ups until the next call
+
+
 @dataclass
 class _Live:
     """One call in progress: its bridge and what waits for its end."""
@@ -156,7 +173,8 @@ class Telephony:
     def __init__(self, protocol: IaxProtocol, config: Config, *,
                  inbound: "InboundService | None" = None, trunks: Sequence[Trunk] | None = None,
                  clock: Callable[[], float] = time.time,
-                 terminal_factory: Callable[[SessionConfig], object] = FaxTerminal) -> None:
+                 terminal_factory: Callable[[SessionConfig], object] = FaxTerminal,
+                 group: TickGroup | None = None) -> None:
         self.protocol = protocol
         self.terminal_factory = terminal_factory   # another fax engine for comparisons
         self.endpoint = protocol.endpoint
@@ -166,7 +184,9 @@ class Telephony:
         self.clock = clock
         self.stats = TelephonyStats()
         self.calls: dict[int, _Live] = {}
-        self.media = MediaClock(self._tick)
+        self.group = group or TickGroup()
+        self.group.members.append(self)
+        self.media = self.group.clock
         self._regs: dict[int, Trunk] = {}
         self._tasks: set[asyncio.Task] = set()
 
@@ -210,7 +230,10 @@ class Telephony:
             live.bridge.hang_up(now, "Normal Clearing", 16)
             self._finish(live)
         self.protocol.transmit()
-        self.media.stop()
+        if self in self.group.members:
+            self.group.members.remove(self)
+        if not any(m.calls for m in self.group.members):
+            self.media.stop()
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)
         self.protocol.close()
@@ -249,8 +272,6 @@ class Telephony:
             if live.bridge.finished:
                 self._finish(live)
         self.protocol.transmit()
-        if not self.calls:
-            self.media.stop()      # idle: no wake-ups until the next call
 
     def _progress(self, live: _Live) -> None:
         b = live.bridge
