@@ -4,6 +4,9 @@ What does it do?  `parse_message(raw)` returns a `ParsedMessage` with the header
 report on (From, Subject, Message-ID, Date), the body text (plain text preferred over
 HTML, which is reduced to text) and the attached documents in the order they appear, or a
 `MimeProblem` saying why the message cannot be faxed (the SMTP edge answers 554).
+`check_message(raw)` gives the same verdict at SMTP DATA for a tenth of the CPU: it walks
+an `outline` of the message, in which large base64 attachments are checked but not
+decoded (the conversion step parses the stored message fully later).
 
 How does it work?  The stdlib ``email`` parser does the MIME work: nested multiparts,
 base64 and quoted-printable, RFC 2231 / RFC 2047 file names, CRLF or LF.  It runs with the
