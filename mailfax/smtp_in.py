@@ -23,6 +23,8 @@ import hmac
 import logging
 import ssl
 import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -67,15 +69,18 @@ def decide_recipient(config: Config, rules: rules_mod.Rules, sender: rules_mod.S
 class GroupCommit:
     """Queue messages durably from the event loop, batching those that arrive together.
 
-    At most one `Store.accept_batch` runs at a time, in a worker thread; messages that
-    arrive meanwhile wait and go together in the next batch, sharing its directory fsync
-    and SQLite commit.  Each caller gets its own result only once its batch is on disk.
+    At most one `Store.accept_batch` runs at a time, in this committer's own thread (so
+    acceptance never waits behind conversions in the loop's default executor); messages
+    that arrive meanwhile wait and go together in the next batch, sharing its directory
+    fsync and SQLite commit.  Each caller gets its own result only once its batch is on disk.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._waiting: list[tuple[Submission, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailfax-accept")
+        weakref.finalize(self, self._thread.shutdown, wait=False)
 
     async def accept(self, item: Submission) -> Accepted:
         fut = asyncio.get_running_loop().create_future()
@@ -90,7 +95,7 @@ class GroupCommit:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    results = await loop.run_in_executor(None, self.store.accept_batch, [it for it, _ in batch])
+                    results = await loop.run_in_executor(self._thread, self.store.accept_batch, [it for it, _ in batch])
                 except Exception as e:  # the database failed: nothing of the batch is queued
                     results = [e] * len(batch)
                 for (_, fut), r in zip(batch, results):
