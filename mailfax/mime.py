@@ -99,10 +99,13 @@ def _decoded(value) -> str:
     """A header value with RFC 2047 encoded words decoded (as-is when they are broken)."""
     if value is None:
         return ""
+    text = str(value)
+    if "=?" not in text:  # no encoded word: decode_header would hand it back unchanged
+        return text
     try:
-        return str(make_header(decode_header(str(value))))
+        return str(make_header(decode_header(text)))
     except (LookupError, UnicodeError, errors.HeaderParseError, ValueError):
-        return str(value)
+        return text
 
 
 def _filename(part: Message) -> str | None:
