@@ -15,7 +15,8 @@ How (one compiled per-sample loop, `_rx_block_py` its plain-Python reference):
   does a TEP tone).  Carrier down when the power stays 9 dB under the trained level
   (or under -52 dBm0) for 20 ms: that works while noise continues, and rides through
   a 20 ms gap.  After a failed training the floor rises to meet a steady level, so even
-  then the carrier drops.
+  then the carrier drops; a 12 dB rise over the lowest power since (a new signal after
+  a dip) starts a new acquisition at once.
 - segment 4: the hard decisions are differentially decoded and descrambled; at least
   75 % ones (from the 24th bit, as the scrambler may start anywhere) and the training
   SNR of the rate (SNR_MIN) are needed for TRAINING_SUCCEEDED.
@@ -63,6 +64,7 @@ def _dbm0_power(dbm0: float) -> float:
 ON_POWER = _dbm0_power(-47.0)
 OFF_POWER = _dbm0_power(-52.0)
 POWER_TC = 1 / 64.0
+RISE = 16.0                               # parked: a 12 dB rise from the lowest power is a new signal
 HOLD = 160                                # samples under the off level before carrier down
 AGC_TARGET = 24.0                         # mean |y|^2 of T/2 samples on ABAB, scaled so points sit at |A|^2 = 40
 
@@ -93,8 +95,8 @@ class Event(enum.IntEnum):
 # Float state slots.
 (F_THETA, F_OMEGA, F_TNEXT, F_DRIFT, F_AGC, F_P, F_FLOOR, F_PSIG, F_PT2, F_RRE, F_RIM,
  F_ERR, F_NERR, F_OMEGA_SAVE, F_DRIFT_SAVE, F_QUAL, F_MID_RE, F_MID_IM,
- F_MU, F_TKP, F_TKI, F_CKP, F_CKI, F_ERR_DATA, F_SNR_MIN, F_ES) = range(26)
-N_F = 26
+ F_MU, F_TKP, F_TKI, F_CKP, F_CKI, F_ERR_DATA, F_SNR_MIN, F_ES, F_PMIN) = range(27)
+N_F = 27
 # Int state slots.
 (I_STAGE, I_HALF, I_XPOS, I_EQPOS, I_COUNT, I_BELOW, I_SHORT, I_SAVED, I_HOLDOFF, I_ALT,
  I_RING, I_TRAIN_LEN, I_NSYM, I_NEV, I_NBITS, I_PREVY, I_DREG, I_ONES, I_CHECKED,
@@ -495,12 +497,22 @@ def _rx_block_py(x, fst, ist, xbuf, eq, eqbuf, eqsave, ring, bank_re, bank_im, p
             # start again on the new signal.
             _carrier_up(fst, ist, eq, eqbuf, eqsave)
         if stage == Stage.PARKED:
+            if p < fst[F_PMIN]:
+                fst[F_PMIN] = p
+            if p > RISE * fst[F_PMIN] and p > ON_POWER:
+                # A new signal after a dip (say TCF after the V.21 tail that failed
+                # training, the silence between them partly lost): listen to it.
+                if ist[I_REPORTED] == 1:
+                    _event(ist, fst, ev, evq, Event.CARRIER_DOWN, 0.0)
+                _carrier_up(fst, ist, eq, eqbuf, eqsave)
+                continue
             fst[F_FLOOR] += (p - fst[F_FLOOR]) * (1.0 / 2000.0)
             if p < 2.0 * fst[F_FLOOR] or p < OFF_POWER:
                 ist[I_BELOW] += 1
             else:
                 ist[I_BELOW] = 0
         else:
+            fst[F_PMIN] = p
             off = fst[F_PSIG] * 0.125
             if off < OFF_POWER:
                 off = OFF_POWER
