@@ -122,10 +122,36 @@ class PageStats:
     bit_rate: int
 
 
+@dataclass(frozen=True)
+class CodedImage:
+    """A received page's coded data exactly as it came off the line, so the store can wrap
+    it as TIFF-F without re-encoding (RFC 2306; HylaFAX keeps received data the same way).
+
+    ECM: the page's FCD frame payloads, all blocks joined, in line octet order.  Non-ECM:
+    the image bits from the first EOL through RTC (what came before the first EOL and
+    after RTC is dropped), packed in line order; bad rows stay in, as received, and are
+    counted in ``bad_rows`` / ``consecutive_bad_rows`` (TIFF BadFaxLines and
+    ConsecutiveBadFaxLines).  ``lsb_first``: the first bit is each octet's least
+    significant one (TIFF FillOrder 2).  ``height`` is the decoded page's row count.
+    """
+
+    data: bytes
+    coding: str  # "mh" | "mr" | "mmr"
+    width: int
+    height: int
+    x_res: int
+    y_res: int
+    lsb_first: bool = True
+    bad_rows: int = 0
+    consecutive_bad_rows: int = 0
+    ecm: bool = False
+
+
 @dataclass(frozen=True, eq=False)
 class PageReceived:
     page: object  # dsp.t4.Page
     stats: PageStats
+    coded: CodedImage | None = None  # the line's bytes of the page (None: not kept)
 
 
 @dataclass(frozen=True)

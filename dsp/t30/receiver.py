@@ -3,7 +3,9 @@
 Phase B: a DCS we can honour is followed by TCF; the training check passes when the
 longest run of zeros lasts at least one second (TCF is 1.5 s of zeros, T.30 §5.3.5;
 spandsp applies the same test), and we answer CFR, otherwise FTT.
-Phase C: non-ECM bits until the fast carrier drops, or FCD frames until RCP.
+Phase C: non-ECM bits until the fast carrier drops, or FCD frames until RCP.  Each
+`PageReceived` carries the page's coded data as received (`CodedImage`), beside the
+decoded page, so it can be stored without re-encoding.
 Phase D: a non-ECM page is judged by its share of bad rows (MCF, RTP or RTN); an ECM
 block is answered MCF when complete or PPR listing the frames still missing; CTC gets
 CTR, EOR gets ERR, RR gets the last answer again (we are always ready).  A command that
@@ -21,7 +23,7 @@ import numpy as np
 from dsp.t30.completion import Completion
 from dsp.t30.dis import Modem, accepts, decode_dcs, rate_from_code
 from dsp.t30.ecm import BlockReceiver, encode_ppr
-from dsp.t30.events import FrontEnd, Negotiated, PageReceived, PageStats
+from dsp.t30.events import CodedImage, FrontEnd, Negotiated, PageReceived, PageStats
 from dsp.t30.fcf import FCF, Frame, decode_fcf
 from dsp.t30.image import Decoded, LineReceiver, decode_ecm_octets
 from dsp.t30.states import BAD_FRAME, State
@@ -258,8 +260,12 @@ class ReceiverStates:
             return
         self.stats.pages_received += 1
         self.stats.bad_rows += res.bad_rows
-        self._emit(PageReceived(res.page, PageStats(res.bad_rows, res.rows, self.dcs.ecm,
-                                                    self.dcs.rate.bit_rate)))
+        page, ecm = res.page, self.dcs.ecm
+        coded = CodedImage(res.data, self.dcs.coding.value, page.width, page.height, page.x_res,
+                           page.y_res, lsb_first=True, bad_rows=res.bad_rows,
+                           consecutive_bad_rows=res.bad_run, ecm=ecm) if res.data else None
+        self._emit(PageReceived(page, PageStats(res.bad_rows, res.rows, ecm, self.dcs.rate.bit_rate),
+                                coded))
 
     def _rx_answer_pps(self, info: bytes) -> None:
         post = _PLAIN.get(decode_fcf(info[0]) or FCF.NULL, decode_fcf(info[0]) or FCF.NULL)
