@@ -54,6 +54,20 @@ def fcs(data: bytes) -> bytes:
     return bytes((v & 0xFF, v >> 8))
 
 
+_REVERSE_LIST = _REVERSE.tolist()
+
+
+def _fcs_many(frames: list[bytes]) -> list[bytes]:
+    """`fcs` of each frame, the bit reversal done once over all of them."""
+    rev = _REVERSE[np.frombuffer(b"".join(frames), np.uint8)].tobytes()
+    out, at = [], 0
+    for f in frames:
+        r = binascii.crc_hqx(rev[at: at + len(f)], 0xFFFF) ^ 0xFFFF
+        at += len(f)
+        out.append(bytes((_REVERSE_LIST[r >> 8], _REVERSE_LIST[r & 0xFF])))
+    return out
+
+
 def crc_ok(frame_with_fcs: bytes) -> bool:
     """Whether a received frame (FCS included) checks: the CRC residue is 0xF0B8."""
     return len(frame_with_fcs) >= 2 and crc16(frame_with_fcs) == 0xF0B8
@@ -69,14 +83,32 @@ def bits_to_bytes(bits: np.ndarray) -> bytes:
     return np.packbits(np.asarray(bits, np.uint8), bitorder="little").tobytes()
 
 
+def _stuff_after(bits: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Indices of the bits after which a stuffed 0 goes: every 5th 1 of each run of
+    1s, a run also ending before each index in `cuts` (frame starts).
+
+    Only windows of five 1s are looked at (a few ANDs over the stream, then small
+    arrays): consecutive window ends form one run, stuffed at its 5th, 10th, ... 1."""
+    b = np.asarray(bits, np.uint8)
+    if len(b) < 5:
+        return np.zeros(0, np.int64)
+    five = b[:-4] & b[1:-3] & b[2:-2] & b[3:-1] & b[4:]  # five[w]: bits w..w+4 all 1
+    for k in range(1, 5):  # no window may straddle a frame start
+        w = cuts - k
+        five[w[(w >= 0) & (w < len(five))]] = 0
+    ends = np.flatnonzero(five.view(bool)) + 4
+    if not len(ends):
+        return ends
+    first = np.ones(len(ends), bool)
+    first[1:] = np.diff(ends) != 1
+    run_end0 = np.maximum.accumulate(np.where(first, ends, 0))  # first window end of the run
+    return ends[(ends - run_end0) % 5 == 0]
+
+
 def stuff(bits: np.ndarray) -> np.ndarray:
     """Insert a 0 after every five consecutive 1s (ISO/IEC 13239 transparency)."""
     b = np.asarray(bits, np.uint8)
-    idx = np.arange(len(b))
-    last_zero = np.maximum.accumulate(np.where(b == 0, idx, -1))
-    run = idx - last_zero  # position within the current run of ones
-    after = np.flatnonzero((b == 1) & (run % 5 == 0))
-    return np.insert(b, after + 1, 0)
+    return np.insert(b, _stuff_after(b, np.zeros(0, np.int64)) + 1, 0)
 
 
 def preamble_flags(bit_rate: int, seconds: float = 1.0) -> int:
@@ -89,14 +121,27 @@ def encode_frames(frames: list[bytes] | tuple[bytes, ...], *, preamble: int = 38
                   between: int = 1, closing: int = 2) -> np.ndarray:
     """The bits for `frames` (octets without FCS): `preamble` flags, each frame with
     its FCS, stuffed, `between` flags between frames (at least 1, the shared closing
-    and opening flag), and `closing` flags after the last frame (at least 1)."""
-    parts = [np.tile(FLAG_BITS, max(preamble, 1))]
-    for i, data in enumerate(frames):
-        if i:
-            parts.append(np.tile(FLAG_BITS, max(between, 1)))
-        parts.append(stuff(bytes_to_bits(bytes(data) + fcs(bytes(data)))))
-    parts.append(np.tile(FLAG_BITS, max(closing, 1)))
-    return np.concatenate(parts)
+    and opening flag), and `closing` flags after the last frame (at least 1).
+
+    All frames are stuffed in one pass over their concatenated bits (a run of ones
+    restarts at each frame's first bit), then the flags go in between: a whole ECM
+    block (256 frames of 256 octets) costs a few numpy calls, not a few per frame, so
+    it fits in a media tick."""
+    head = np.tile(FLAG_BITS, max(preamble, 1))
+    tail = np.tile(FLAG_BITS, max(closing, 1))
+    frames = [bytes(f) for f in frames]
+    if not frames:
+        return np.concatenate([head, tail])
+    bits = bytes_to_bits(b"".join(f + fcs for f, fcs in zip(frames, _fcs_many(frames))))
+    starts = 8 * np.cumsum([0] + [len(f) + 2 for f in frames[:-1]])
+    after = _stuff_after(bits, starts[1:])
+    stuffed = np.insert(bits, after + 1, 0)
+    # A frame's start moves by the stuffed 0s inserted before it (those after its
+    # predecessor's last bit included: they stay inside the predecessor).
+    new_starts = starts[1:] + np.searchsorted(after, starts[1:])
+    gap = np.tile(FLAG_BITS, max(between, 1))
+    body = np.insert(stuffed, np.repeat(new_starts, len(gap)), np.tile(gap, len(new_starts)))
+    return np.concatenate([head, body, tail])
 
 
 @dataclass(frozen=True)

@@ -155,3 +155,48 @@ def test_compiled_deframer_equals_python_original():
     assert results[0] == results[1]
     kinds = results[0][0][0]
     assert kinds.count(hdlc._EV_GOOD_FRAME) == len(FRAMES) + 1 and hdlc._EV_ABORT in kinds
+
+
+# --- the one-pass framer against the frame-by-frame original and spandsp -------------
+
+from tests.support.hdlc_reference import encode_frames_reference, stuff_reference  # noqa: E402
+
+_ONES_HEAVY = st.binary(max_size=40).map(lambda b: bytes(x | 0xF8 if i % 3 else x for i, x in enumerate(b)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=40), _ONES_HEAVY, st.just(b"\xff" * 7)), max_size=6),
+       st.integers(1, 3), st.integers(1, 3), st.integers(0, 3))
+def test_one_pass_framer_equals_frame_by_frame_reference(frames, between, closing, preamble):
+    ours = hdlc.encode_frames(frames, preamble=preamble, between=between, closing=closing)
+    ref = encode_frames_reference(frames, preamble=preamble, between=between, closing=closing)
+    assert np.array_equal(ours, ref)
+
+
+@given(st.lists(st.integers(0, 1), max_size=400))
+def test_stuff_equals_reference(bits):
+    b = np.array(bits, dtype=np.uint8)
+    assert np.array_equal(hdlc.stuff(b), stuff_reference(b))
+
+
+def ecm_block(seed: int) -> list[bytes]:
+    """256 ECM-sized frames (4 header octets + 256), some all ones, some random."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(256):
+        body = b"\xff" * 256 if i % 17 == 0 else rng.integers(0, 256, 256, dtype=np.uint8).tobytes()
+        frames.append(b"\xff\x03\x60" + bytes([i]) + body)
+    return frames
+
+
+def test_ecm_block_equals_reference():
+    frames = ecm_block(11)
+    assert np.array_equal(hdlc.encode_frames(frames, preamble=60), encode_frames_reference(frames, preamble=60))
+
+
+@pytest.mark.spandsp
+def test_ecm_block_bits_equal_spandsps():
+    frames = ecm_block(12)[:40]
+    ours = hdlc.encode_frames(frames, preamble=38, closing=2)
+    theirs = SpanHdlcTx().encode(frames, 38, closing=4)
+    assert np.array_equal(theirs[: len(ours)], ours)
