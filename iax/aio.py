@@ -60,18 +60,35 @@ class IaxProtocol:
         self.transmit()
         return result
 
+    def drain(self) -> int:
+        """Feed every datagram waiting in the socket now into the endpoint, then transmit;
+        returns how many were read.  For a media clock that must see frames that queued
+        while the loop was busy before it pops a playout slot (`mailfax.telephony`)."""
+        n = self._receive(None)
+        self.transmit()
+        return n
+
     def _readable(self) -> None:
+        self._receive(1000)  # bounded, so timers and other sockets get their turn
+        self.transmit()
+
+    def _receive(self, limit: int | None) -> int:
+        """Read datagrams until the socket is empty (or `limit` reads), all stamped with
+        one ``now``."""
         ep, recv = self.endpoint, self.sock.recvfrom
         now = self._loop.time()
-        for _ in range(1000):  # bounded, so timers and other sockets get their turn
+        n = 0
+        while limit is None or n < limit:
             try:
                 data, addr = recv(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:  # ICMP errors surface here: the reliability layer copes
+                n += 1
                 continue
+            n += 1
             ep.receive_datagram(data, (addr[0], addr[1]), now)
-        self.transmit()
+        return n
 
     def transmit(self) -> None:
         """Send pending datagrams, deliver events, re-arm the one timer."""

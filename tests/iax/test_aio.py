@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 
 import pytest
 
@@ -55,3 +56,27 @@ def test_a_call_through_the_asyncio_adapter() -> None:
     voice_b = [e.payload[0] for e in got_b if isinstance(e, VoiceReceived)]
     assert voice_b == list(range(25)) and voice_a == list(range(100, 125))
     assert [type(e) for e in got_b if isinstance(e, CallEnded)] == [CallEnded]
+
+
+async def _drain_backlog(n: int) -> tuple[int, int, int, int]:
+    """`n` datagrams queue in the socket while the loop is not running its reader
+    (the media clock's situation after a stall); one drain() reads them all."""
+    a = await open_endpoint(("127.0.0.1", 0), EndpointOptions(), random.Random(3))
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for k in range(n):  # not IAX2: the endpoint counts and drops each one
+            sender.sendto(b"\x00junk" + k.to_bytes(4, "big"), a.local_address)
+        # loopback UDP is queued at sendto(); no await here, so the loop's reader never ran
+        before = a.endpoint.stats.datagrams_in
+        read = a.drain()
+        after = a.endpoint.stats.datagrams_in
+        return before, read, after, a.drain()
+    finally:
+        sender.close()
+        a.close()
+
+
+def test_drain_reads_every_waiting_datagram() -> None:
+    # more than the 1000 the readable callback takes per wake-up
+    before, read, after, again = asyncio.run(_drain_backlog(1500))
+    assert (before, read, after, again) == (0, 1500, 1500, 0)
