@@ -9,9 +9,9 @@ parsed (`mailfax.mime`); a message with nothing faxable gets 554 with the reason
 recipients become one job each, grouped under one message.
 
 How does it work?  ``250`` is sent only after the message file and the job rows are
-fsynced: `GroupCommit` runs `mailfax.store.Store.accept_batch` in a worker thread (so the
-event loop keeps serving other clients) for all messages that arrived since the last
-batch, one directory fsync and one SQLite commit for the lot.  Any failure of ours answers 451 (transient: the client
+fsynced: `GroupCommit` spools each message file in a worker thread (so the event loop
+keeps serving other clients), then commits all messages spooled since the last batch
+with one directory fsync and one SQLite commit (`mailfax.store.Store.commit_batch`).  Any failure of ours answers 451 (transient: the client
 retries), never 5xx: `handle_exception` catches what escapes (aiosmtpd's own default
 would be a 500, which an MTA bounces).
 """
@@ -67,24 +67,33 @@ def decide_recipient(config: Config, rules: rules_mod.Rules, sender: rules_mod.S
 
 
 class GroupCommit:
-    """Queue messages durably from the event loop, batching those that arrive together.
+    """Queue messages durably from the event loop, batching their commits.
 
-    At most one `Store.accept_batch` runs at a time, in this committer's own thread (so
-    acceptance never waits behind conversions in the loop's default executor); messages
-    that arrive meanwhile wait and go together in the next batch, sharing its directory
-    fsync and SQLite commit.  Each caller gets its own result only once its batch is on disk.
+    Each message's file is written and fdatasynced at once in a small thread pool (so the
+    fsyncs of concurrent messages overlap and share the filesystem's journal commit).
+    Then at most one `Store.commit_batch` runs at a time, in this committer's own thread:
+    messages spooled meanwhile wait and go together in the next batch, sharing its
+    directory fsync and SQLite commit.  Each caller gets its result only once its batch is
+    committed.  Own threads, so acceptance never queues behind conversions in the loop's
+    default executor.
     """
+
+    SPOOL_THREADS = 4
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._waiting: list[tuple[Submission, asyncio.Future]] = []
+        self._waiting: list[tuple[Submission, str, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailfax-accept")
-        weakref.finalize(self, self._thread.shutdown, wait=False)
+        self._spool = ThreadPoolExecutor(max_workers=self.SPOOL_THREADS, thread_name_prefix="mailfax-spool")
+        self._commit = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailfax-commit")
+        weakref.finalize(self, self._spool.shutdown, wait=False)
+        weakref.finalize(self, self._commit.shutdown, wait=False)
 
     async def accept(self, item: Submission) -> Accepted:
-        fut = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, fut))
+        loop = asyncio.get_running_loop()
+        name = await loop.run_in_executor(self._spool, self.store.spool_message, item.raw)
+        fut = loop.create_future()
+        self._waiting.append((item, name, fut))
         if self._writer is None:
             self._writer = asyncio.ensure_future(self._write())
         return await fut
@@ -94,11 +103,12 @@ class GroupCommit:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
+                entries = [(it, name) for it, name, _ in batch]
                 try:
-                    results = await loop.run_in_executor(self._thread, self.store.accept_batch, [it for it, _ in batch])
-                except Exception as e:  # the database failed: nothing of the batch is queued
+                    results: list = await loop.run_in_executor(self._commit, self.store.commit_batch, entries)
+                except Exception as e:  # nothing of the batch is queued
                     results = [e] * len(batch)
-                for (_, fut), r in zip(batch, results):
+                for (_, _, fut), r in zip(batch, results):
                     if fut.done():
                         continue
                     if isinstance(r, Exception):

@@ -209,61 +209,66 @@ class Store:
         batch (nothing of it is committed) and is raised.
         """
         results: list[Accepted | Exception | None] = [None] * len(items)
-        todo: list[tuple[int, str | None, str]] = []  # (index, dedup key, file name)
-        db = self._db()
+        spooled: list[tuple[int, str]] = []  # (index, file name)
         for i, it in enumerate(items):
-            key = self._dedup_key(it) if it.envelope.message_id else None
-            found = self._find_duplicate(key) if key is not None else None
+            found = self._find_duplicate(self._dedup_key(it)) if it.envelope.message_id else None
             if found is not None:
                 results[i] = found
                 continue
-            name = f"{uuid.uuid4().hex}.eml"
             try:
-                self._write_message(name, it.raw)
+                spooled.append((i, self.spool_message(it.raw)))
             except OSError as e:
                 results[i] = e
-                continue
-            todo.append((i, key, name))
-        if todo:
-            try:
-                _fsync_dir(self.msg_dir)
-                with self._write_lock:
-                    self._commit(db, items, todo, results)
-            except BaseException:
-                for _, _, name in todo:
-                    (self.msg_dir / name).unlink(missing_ok=True)
-                raise
+        done = self.commit_batch([(items[i], name) for i, name in spooled])
+        for (i, _), r in zip(spooled, done):
+            results[i] = r
         return results  # type: ignore[return-value]
 
-    def _commit(self, db: sqlite3.Connection, items: Sequence["Submission"], todo: list[tuple[int, str | None, str]],
-                results: list) -> None:
-        """Insert the rows of the ``todo`` items in one transaction (one WAL fsync)."""
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for i, key, name in todo:
-                results[i] = self._insert(db, items[i], key, name)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    @staticmethod
-    def _dedup_key(it: "Submission") -> str:
-        env = it.envelope
-        return json.dumps([env.message_id, env.sender.lower(), sorted(j.number for j in it.jobs)])
-
-    def _write_message(self, name: str, raw: bytes) -> None:
-        """Write a new spool file and fsync its data.  No temp file and rename: until the
-        row naming it is committed the file is unreferenced, and `recover` removes such
-        files, complete or not."""
+    def spool_message(self, raw: bytes) -> str:
+        """Write a message to a new spool file and fdatasync it; returns the file's name
+        for `commit_batch`.  No temp file and rename: until a committed row names the file
+        it is unreferenced, and `recover` removes such files, complete or not.  Several
+        threads may spool at once (their fsyncs then share the filesystem's journal commit)."""
+        name = f"{uuid.uuid4().hex}.eml"
         fd = os.open(self.msg_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies, as open()
         try:
             view = memoryview(raw)
             while view:
                 view = view[os.write(fd, view):]
-            _datasync(fd)  # data and size; the directory entry is synced separately
+            _datasync(fd)  # data and size; the directory entry is synced by commit_batch
         finally:
             os.close(fd)
+        return name
+
+    def commit_batch(self, entries: Sequence[tuple["Submission", str]]) -> list[Accepted]:
+        """Make spooled messages durable jobs: one directory fsync, then one transaction
+        (one WAL fsync) for all their rows.  A resend already queued (or earlier in the
+        batch) gets the first one's ids and its file is removed.  On failure nothing of
+        the batch is committed, its files are removed, and the exception is raised."""
+        if not entries:
+            return []
+        db = self._db()
+        try:
+            _fsync_dir(self.msg_dir)
+            with self._write_lock:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    out = [self._insert(db, it, self._dedup_key(it) if it.envelope.message_id else None, name)
+                           for it, name in entries]
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        except BaseException:
+            for _, name in entries:
+                (self.msg_dir / name).unlink(missing_ok=True)
+            raise
+        return out
+
+    @staticmethod
+    def _dedup_key(it: "Submission") -> str:
+        env = it.envelope
+        return json.dumps([env.message_id, env.sender.lower(), sorted(j.number for j in it.jobs)])
 
     def _insert(self, db: sqlite3.Connection, it: "Submission", key: str | None, name: str) -> Accepted:
         """Insert one message and its jobs inside the open transaction (or find its twin)."""
