@@ -15,6 +15,13 @@ terminal's call has finished, the bridge keeps the line open for `tail` seconds 
 last frame's audio is still in flight and in the far end's playout buffer), then hangs
 up.  A hang-up from the far end ends the bridge at once.
 
+Received pages are kept twice: decoded (``pages``, for thumbnails and PDF) and as the
+line's coded bytes (``coded``, `mailfax.received.CodedLinePage`), which the store wraps as
+TIFF-F without re-encoding (issue 7).  Non-ECM pages with bad rows are kept as received,
+bad rows and all, with their counts for the BadFaxLines / ConsecutiveBadFaxLines tags (what
+HylaFAX does; TIFF-F allows it with CleanFaxData = 2, RFC 2306): the received copy is the
+evidence of what the line delivered, and readers repair such rows as our decoder does.
+
 Policy hooks, answered in the same tick: `on_negotiated(remote_ident) -> bool` (False
 hangs up: refusal by TSI after phase B) and ``max_pages`` (more pages end the call).
 The outcome is a `FaxCallResult` value, never an exception.
@@ -34,10 +41,11 @@ from dsp.t30.completion import CallStats, Completion
 from dsp.t30.dis import Capabilities
 from dsp.t30.session import SessionConfig
 from dsp.t4.page import Page
-from dsp.t30.events import CallFinished, Negotiated, PageReceived, PageSent
+from dsp.t30.events import CallFinished, CodedImage, Negotiated, PageReceived, PageSent
 from iax.events import CallAnswered, CallEnded, EndReason, Event, VoiceReceived
 from iax.frames import Format
 from iax.playout import PlayoutBuffer
+from mailfax.received import CodedLinePage
 
 BLOCK = 160            # samples per 20 ms tick at 8 kHz
 TICK = 0.020           # seconds
@@ -66,6 +74,7 @@ class FaxCallResult:
     stats: CallStats
     cause_code: int = 0                   # Q.850 cause of the far end's REJECT/HANGUP
     pages: tuple = ()                     # received pages (dsp.t4.Page)
+    coded: tuple = ()                     # their line bytes (CodedLinePage), one per page, or ()
     pages_sent: int = 0                   # pages confirmed by the far end (MCF)
     connected: bool = False               # the call was answered
     refused: str = ""                     # why we ended it on purpose (TSI rule, page limit)
@@ -108,6 +117,7 @@ class FaxCall:
         self.on_negotiated = on_negotiated
         self.counters = _Counters()
         self.pages: list = []
+        self._coded: list[CodedLinePage | None] = []
         self.pages_sent = 0
         self.remote_ident = ""
         self._tail_ticks = max(1, int(round(tail / TICK)))
@@ -194,6 +204,7 @@ class FaxCall:
             self._seen += 1
             if isinstance(ev, PageReceived):
                 self.pages.append(ev.page)
+                self._coded.append(coded_line_page(ev.coded) if ev.coded is not None else None)
                 if self.max_pages is not None and len(self.pages) >= self.max_pages \
                         and not self.terminal.finished:
                     self.refuse(f"page limit of {self.max_pages} reached")
@@ -214,8 +225,15 @@ class FaxCall:
             cause=(end.cause or end.reason.value) if end else "",
             cause_code=end.cause_code if end else 0,
             stats=stats, pages=tuple(self.pages), pages_sent=self.pages_sent,
+            coded=tuple(self._coded) if None not in self._coded else (),
             connected=self._connected, refused=self._refused,
             seconds=self.terminal.samples_in / 8000)
+
+
+def coded_line_page(c: CodedImage) -> CodedLinePage:
+    """The store's view of a page's line bytes (no EOL alignment: fill is as the line sent it)."""
+    return CodedLinePage(c.data, c.width, c.height, c.coding, c.x_res, c.y_res, lsb_first=c.lsb_first,
+                         align_eol=False, bad_rows=c.bad_rows, consecutive_bad_rows=c.consecutive_bad_rows)
 
 
 _warmed = False

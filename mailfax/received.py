@@ -92,6 +92,7 @@ class CodedLinePage:
     lsb_first: bool = False      # bit order on the line (TIFF FillOrder 2)
     align_eol: bool = False
     bad_rows: int | None = None
+    consecutive_bad_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ def tiff_of(fax: ReceivedFax) -> bytes:
     if fax.coded:
         return tiff.write_tiff([tiff.wrap_coded_page(
             c.data, c.width, c.height, c.coding, c.x_res, c.y_res, align_eol=c.align_eol,
-            lsb_first=c.lsb_first, bad_rows=c.bad_rows) for c in fax.coded])
+            lsb_first=c.lsb_first, bad_rows=c.bad_rows, consecutive_bad_rows=c.consecutive_bad_rows)
+            for c in fax.coded])
     return tiff.write_tiff_f(list(fax.pages), "mmr")
 
 

@@ -409,7 +409,7 @@ def received_fax(result: FaxCallResult, ev: IncomingCall, trunk: Trunk | None, s
     size = {1728: "A4", 2048: "B4", 2432: "A3"}.get(first.width, "A4")
     ok = result.completion is not None and result.completion.name == "OK" and not result.refused
     return ReceivedFax(
-        pages=tuple(result.pages), called=ev.called_number, caller_id=ev.calling_number,
+        pages=tuple(result.pages), coded=tuple(result.coded), called=ev.called_number, caller_id=ev.calling_number,
         caller_name=ev.calling_name, tsi=s.remote_ident.strip(), resolution=res,
         page_width=first.width, page_size=size, bit_rate=s.bit_rate or None, modem=s.modem,
         coding=(s.coding or "mh").lower(), ecm=bool(s.ecm), started_at=started_at,
