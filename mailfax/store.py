@@ -10,9 +10,9 @@ How does it work?  Durability order for `accept`: write the message to a new fil
 fdatasync it, fsync the directory, then insert the rows in one transaction with
 ``synchronous=FULL`` (the WAL is fsynced at commit).  A crash before the commit leaves an
 unreferenced (perhaps partial) file, removed by `recover`; a crash after it leaves a
-complete job.  `accept_batch` does the same for several messages with one directory fsync
-and one commit (group commit: the SMTP listener batches messages that arrive while the
-previous batch is being written).  A resubmission of the same Message-ID from the same sender to the same
+complete job.  The two halves are public for group commit: `spool_message` writes one
+file (the SMTP listener runs several at once), `commit_batch` covers every spooled
+message with one directory fsync and one commit; `accept_batch` composes them.  A resubmission of the same Message-ID from the same sender to the same
 recipients (a client that lost our 250, RFC 1047) is recognised and not queued twice.
 Every state change is an ``UPDATE ... WHERE state = <expected>`` so two processes cannot
 both win a job.  `recover` (at start-up) puts jobs caught mid-conversion back to queued
