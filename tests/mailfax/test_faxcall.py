@@ -3,12 +3,19 @@ our sending terminal calling our receiving terminal, pages pixel-equal."""
 
 from __future__ import annotations
 
+import io
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from dsp.fax import FaxTerminal
 from dsp.t30.completion import Completion
-from dsp.t30.dis import Capabilities
+from dsp.t30.dis import Capabilities, Coding
+from dsp.t30.events import Negotiated
+from dsp.t30.image import encode_ecm_octets, encode_line_bits
+from dsp.t4.bits import bytes_to_bits
 from dsp.t30.session import SessionConfig
 from dsp.t4.page import Page
 from iax.events import CallEnded, EndReason, IncomingCall
@@ -34,13 +41,16 @@ class Line:
     """Two endpoints, one call, two bridges; time moves 20 ms per step."""
 
     def __init__(self, pages, *, ecm=True, max_rate=14400, fmt=Format.ALAW, drop=None,
-                 answer=True, on_negotiated=None, max_pages=None) -> None:
+                 answer=True, on_negotiated=None, max_pages=None, codings=None) -> None:
         self.net = Net(delay=0.01)
         self.a = self.net.add(A_ADDR, OPEN, 1)
         self.b = self.net.add(B_ADDR, OPEN, 2)
         if drop is not None:
             self.net.hook = drop
         caps = Capabilities(ecm=ecm, max_rate=max_rate)
+        if codings is not None:
+            caps = replace(caps, codings=codings)
+        self.incoming: IncomingCall | None = None
         self.sender = FaxTerminal(SessionConfig(calling=True, pages=tuple(pages), ident="+1 555 0100",
                                                 capabilities=caps))
         self.call_a = self.a.place_call(B_ADDR, "5550199", calling_number="5550100", format=fmt, now=0.0)
@@ -55,6 +65,7 @@ class Line:
             evs = self.net.events[addr]
             for ev in evs[self.seen[addr]:]:
                 if isinstance(ev, IncomingCall) and self.answer:
+                    self.incoming = ev
                     self.b.accept(ev.call, now=self.net.now)
                     self.b.answer(ev.call, now=self.net.now)
                     rxterm = FaxTerminal(SessionConfig(calling=False, ident="+1 555 0199"))
@@ -168,3 +179,99 @@ def test_early_media_before_answer_is_not_played_out():
     for k in range(100):  # 2 s of "ring-back" before the answer
         line.tx.on_event(VoiceReceived(line.call_a, 1000 + 20 * k, b"\x55" * 160))
     assert len(line.tx.playout) == 0 and line.tx.playout.received == 0
+
+
+# --- received pages are stored from the line's bytes (issue 7) ---------------------------
+
+def _store(line: Line, tmp_path):
+    """Store the receiver's result as the gateway does; the stored TIFF opened with Pillow."""
+    from mailfax.received import ReceivedStore
+    from mailfax.telephony import received_fax
+
+    store = ReceivedStore(tmp_path / "queue.db", tmp_path / "spool")
+    fid = store.add(received_fax(line.rx.result(), line.incoming, None, 0.0), [], now=0.0)
+    data = store.tiff_bytes(fid)
+    return store, fid, data, Image.open(io.BytesIO(data))
+
+
+def _tiff_pages(data: bytes, im: Image.Image):
+    """(strip bytes, pixels with 1 = black, tags) of each page of the TIFF."""
+    out = []
+    for i in range(im.n_frames):
+        im.seek(i)
+        off, count = (v if isinstance(v, tuple) else (v,) for v in (im.tag_v2[273], im.tag_v2[279]))
+        out.append((data[off[0]:off[0] + count[0]], (np.asarray(im.convert("L")) < 128).astype(np.uint8),
+                    dict(im.tag_v2)))
+    return out
+
+
+def _sent_dcs(line: Line):
+    return next(e.dcs for e in line.sender.events if isinstance(e, Negotiated))
+
+
+def _bits(data: bytes) -> np.ndarray:
+    """Stored octets as line bits, without the zero padding after the page's last 1."""
+    bits = bytes_to_bits(data, lsb_first=True)
+    return bits[: np.flatnonzero(bits)[-1] + 1]
+
+
+CODED = [(True, Coding.MMR), (True, Coding.MR), (True, Coding.MH), (False, Coding.MH), (False, Coding.MR)]
+
+
+@pytest.mark.parametrize("ecm,coding", CODED, ids=[f"{'ecm' if e else 'no-ecm'}-{c.value}" for e, c in CODED])
+def test_received_fax_is_stored_by_wrapping_the_line_bytes(ecm, coding, tmp_path):
+    """Through a whole call: the stored TIFF-F's strips are the bytes that came off the line
+    (what the sender coded, not a re-encoding), and libtiff decodes them to the same pixels."""
+    pages = [sample_page(5), sample_page(6, rows=200)]
+    line = Line(pages, ecm=ecm, codings=frozenset({Coding.MH, coding}))
+    line.run()
+    rx = line.rx.result()
+    assert rx.completion is Completion.OK, rx
+    assert rx.stats.coding == coding.value and len(rx.coded) == 2
+    store, fid, data, im = _store(line, tmp_path)
+    dcs = _sent_dcs(line)
+    for (strip, px, tags), coded, got, sent in zip(_tiff_pages(data, im), rx.coded, rx.pages, pages):
+        assert strip == coded.data
+        assert tags[259] == (4 if coding is Coding.MMR else 3) and tags[266] == 2  # T.6/T.4, FillOrder 2
+        if ecm:  # the sender's coded page, plus the padding of its last frame
+            want = encode_ecm_octets(sent, dcs)
+            assert strip.startswith(want) and len(strip) - len(want) < dcs.ecm_frame_size
+        else:  # a slice of the sender's image bits, first EOL through RTC
+            sent_bits = encode_line_bits(sent, dcs)
+            assert sent_bits.tobytes().find(_bits(strip).tobytes()) >= 0
+            assert _bits(strip).size >= np.flatnonzero(sent_bits)[-1] + 1 - np.flatnonzero(sent_bits)[0] - 11
+        assert got.same_pixels(sent) and np.array_equal(px, got.rows)
+        assert tags[327] == 0 and tags[326] == 0  # CleanFaxData, BadFaxLines
+    assert all(p.same_pixels(q) for p, q in zip(store.load(fid).pages, pages))
+
+
+def test_non_ecm_page_with_lost_audio_is_stored_as_received_with_bad_line_tags(tmp_path):
+    """A lost packet in a non-ECM page breaks rows: the page is kept as it came (HylaFAX
+    does the same), its TIFF says how many rows are bad, and libtiff still reads it."""
+    count = [0]
+
+    def drop(src, dst, data):
+        if dst == B_ADDR and len(data) > 100:
+            count[0] += 1
+            if count[0] in LOST:
+                return []
+        return [(0.0, data)]
+
+    pages = [sample_page(7, rows=600)]
+    line = Line(pages, ecm=False, codings=frozenset({Coding.MH}), drop=drop)
+    line.run()
+    rx = line.rx.result()
+    assert rx.completion is Completion.OK and line.rx.counters.lost > 0
+    assert len(rx.coded) == 1 and rx.coded[0].bad_rows > 0
+    store, fid, data, im = _store(line, tmp_path)
+    ((strip, px, tags),) = _tiff_pages(data, im)
+    assert strip == rx.coded[0].data
+    assert tags[326] == rx.coded[0].bad_rows == rx.stats.bad_rows
+    assert tags[328] == rx.coded[0].consecutive_bad_rows >= 1 and tags[327] == 2
+    assert px.shape == rx.pages[0].rows.shape
+    assert np.mean(np.all(px == rx.pages[0].rows, axis=1)) > 0.9
+
+
+#: Every 20th voice frame B receives over 4 s of the page's image data: each loss takes
+#: 20 ms of bits (rows go missing, the decoder resyncs at the next EOL) and breaks a few rows.
+LOST = tuple(range(600, 800, 20))
