@@ -6,6 +6,9 @@ the same 10 s transmission (long train + data).  spandsp's bit callbacks are C f
 (libc `rand` as get_bit, `free(NULL)` as put_bit), so no Python runs inside its loop.
 Each figure is the best of ROUNDS rounds (the machine is shared).
 
+`--loss`: success rates under 1 % and 2 % packet loss, ours and spandsp's receiver on
+the same packets from spandsp's transmitter (see `loss_table`).
+
 `--ber`: bit error rate against line SNR (white noise over 0-4 kHz, tests/support/line.py)
 for every rate, ours and spandsp's receiver on the same signals from our transmitter, with
 our training threshold lowered so the curve goes below the SNR where we would refuse.
@@ -148,7 +151,28 @@ def main() -> None:
         for rate, rows in table.items():
             print(f"  {rate}: " + "  ".join(f"{snr}:{v['ours']:.1e}/{v['spandsp']:.1e}" for snr, v in rows.items()))
         res["ber"] = {str(rate): {str(snr): v for snr, v in rows.items()} for rate, rows in table.items()}
+    if "--loss" in sys.argv:
+        res["loss"] = loss_table()
+        for key, v in res["loss"].items():
+            print(f"{key}: trained and exact ours {v['ours']:.4f} spandsp {v['spandsp']:.4f} "
+                  f"(n={v['n']}; with a loss in the transmission: ours {v['ours_lossy']:.4f} "
+                  f"spandsp {v['spandsp_lossy']:.4f}, n={v['n_lossy']}); success with wrong data: "
+                  f"ours {v['ours_bad']} spandsp {v['spandsp_bad']}")
     print(json.dumps(res))
+
+
+def loss_table(calls: int = 200) -> dict:
+    """spandsp's transmitter (long train, then 3 short trains per call) over an A-law line
+    losing 20 ms packets at 1 % and 2 %, into our receiver and spandsp's, same packets
+    (tests/dsp/test_v17.py `_loss_trials`): success rates where no lost packet fell on
+    segment 4 (after a successful train of ours, for short trains); ratio = ours/spandsp."""
+    from tests.dsp.test_v17 import _loss_trials, _summary
+    out = {}
+    for loss in (0.01, 0.02):
+        s = _summary(_loss_trials(14400, loss, range(1000, 1000 + calls)))
+        s["ratio"] = round(s["ours"] / max(s["spandsp"], 1e-9), 3)
+        out[f"v17_14400_loss_{loss:g}"] = s
+    return out
 
 
 if __name__ == "__main__":
