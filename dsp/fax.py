@@ -13,6 +13,14 @@ training, V.21 by HDLC framing — and only the winner's carrier reports reach T
 noise on the idle V.21 detector cannot end a page and a failed fast train cannot hide a
 repeated DCS.  Whatever we transmit, we do not listen (half duplex).
 
+HDLC framing means flags in a row (`HdlcReceiver`'s FRAMING_OK) or a frame whose FCS
+checks — not any flag-bounded run of octets: the V.21 detector's carrier does come up on
+a V.17/V.29/V.27 ter signal (their spectrum sits around 1700–1800 Hz, across both V.21
+tones), its bits are then noise, and two chance flags around a few whole octets make a
+bad "frame".  Taking the turn on that (as the first version did) left a µ-law non-ECM
+receiver deaf to the TCF it was waiting for: no CFR, no FTT, the sender's DCS repeated
+until it gave up.  Before the turn is taken, a bad frame is ignored.
+
 How it speaks: 75 ms of silence before every modem transmission (T.30 §5.3.2.2), 1 s of
 flags before V.21 frames (T.30 §5.3.1), 200 ms of flags before ECM frames; a
 transmission ends when the modem returns fewer samples than asked, and T.30 hears
@@ -204,6 +212,8 @@ class FaxTerminal:
             for ev in self._v21_hdlc.feed(item):
                 if isinstance(ev, HdlcFrame):
                     if self._turn is Turn.BOTH:
+                        if not ev.crc_ok:
+                            continue  # no framing yet: flag-bounded noise, not V.21
                         self._take_turn(Turn.V21)
                     self.session.receive_frame(ev.data, ev.crc_ok)
                 elif ev is HdlcEvent.FRAMING_OK and self._turn is Turn.BOTH:

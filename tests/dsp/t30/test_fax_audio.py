@@ -158,3 +158,54 @@ def test_codings_over_audio(coding):
     run_call(a, b, line_ab=LineModel(20, codec="ulaw", snr_db=36), line_ba=LineModel(21, codec="ulaw", snr_db=36))
     assert b.result.completion is Completion.OK and b.result.stats.coding == coding
     assert _received(b)[0].same_pixels(pages[0])
+
+
+# --- non-ECM over µ-law: V.21 must not take the turn from the fast modem's training ----
+# With these idents and no line delay, the receiver's V.21 detector (its carrier up on
+# the V.17 signal) framed a flag-bounded bad "frame" 0.4 s into the training and took
+# the turn: no CFR/FTT, DCS three times, NO_RESPONSE.  Found through mailfax's call
+# bridge (tests/mailfax/test_faxcall.py), reproduced here without IAX2.
+
+MAILFAX_IDENTS = ("+1 555 0100", "+1 555 0199")
+
+
+@pytest.mark.parametrize("codec", ["ulaw", "alaw"])
+def test_ours_to_ours_non_ecm_g711_turn(codec):
+    pages = (text_page(50, 200),)
+    a = FaxTerminal(SessionConfig(calling=True, pages=pages, ident=MAILFAX_IDENTS[0],
+                                  capabilities=Capabilities(ecm=False, max_rate=14400)))
+    b = FaxTerminal(SessionConfig(calling=False, ident=MAILFAX_IDENTS[1]))
+    run_call(a, b, line_ab=LineModel(1, codec=codec), line_ba=LineModel(2, codec=codec), max_seconds=60)
+    assert a.result.completion is Completion.OK, a.result
+    assert b.result.completion is Completion.OK, b.result
+    assert b.result.stats.frames_received[:3] == ["TSI", "DCS", "EOP"]  # one DCS, trained at once
+    assert b.result.stats.bit_rate == 14400 and not b.result.stats.ecm
+    assert _received(b)[0].same_pixels(pages[0])
+
+
+@pytest.mark.spandsp
+@pytest.mark.parametrize("direction", ["we-send", "spandsp-sends"])
+def test_non_ecm_ulaw_against_spandsp(tmp_path, direction):
+    from tests.support.spandsp_fax import SpandspFax
+
+    pages = [text_page(51, 200)]
+    lines = dict(line_ab=LineModel(3, codec="ulaw"), line_ba=LineModel(4, codec="ulaw"))
+    if direction == "we-send":
+        rx_file = str(tmp_path / "rx.tif")
+        sp = SpandspFax(False, rx_file=rx_file, ecm=False, ident=MAILFAX_IDENTS[1])
+        ours = FaxTerminal(SessionConfig(calling=True, pages=tuple(pages), ident=MAILFAX_IDENTS[0],
+                                         capabilities=Capabilities(ecm=False, max_rate=14400)))
+        run_call(ours, sp, **lines)
+        assert ours.result.completion is Completion.OK and sp.completion == st.T30_ERR_OK, ours.result
+        assert ours.result.stats.bit_rate == 14400 and not ours.result.stats.ecm
+        assert read_tiff(rx_file)[0].same_pixels(pages[0])
+    else:
+        tx_file = str(tmp_path / "tx.tif")
+        write_tiff(tx_file, pages)
+        sp = SpandspFax(True, tx_file=tx_file, ecm=False, ident=MAILFAX_IDENTS[0])
+        ours = FaxTerminal(SessionConfig(calling=False, ident=MAILFAX_IDENTS[1]))
+        run_call(sp, ours, **lines)
+        assert ours.result.completion is Completion.OK and sp.completion == st.T30_ERR_OK, ours.result
+        assert ours.result.stats.bit_rate == 14400 and not ours.result.stats.ecm
+        assert ours.result.stats.frames_received.count("DCS") == 1
+        assert _received(ours)[0].same_pixels(pages[0])
