@@ -308,3 +308,69 @@ def test_packet_loss_with_fillin_keeps_one_carrier_span():
         if not lost[start - 200: end].any():
             assert f in events
         start = end - 40
+
+
+# --- fast-modem signals are not V.21 framing -------------------------------------------
+# The V.21 detector's carrier may come up on a V.17/V.29/V.27 ter signal (its spectrum
+# spans both V.21 tones); what it demodulates then is noise, and must never amount to HDLC
+# framing (flags in a row) or a frame whose FCS checks: dsp.fax hands the receive turn to
+# V.21 on exactly those, and must not while the fast modem trains (the µ-law non-ECM call).
+
+FAST = [("v17", 14400), ("v17", 12000), ("v17", 9600), ("v17", 7200), ("v29", 9600), ("v29", 7200),
+        ("v27ter", 4800), ("v27ter", 2400)]
+
+
+def _fast_signal(modem: str, rate: int, bits: np.ndarray, short_train: bool = False) -> np.ndarray:
+    from dsp.modems.v17 import V17Transmitter
+    from dsp.modems.v27ter import V27terTransmitter
+    from dsp.modems.v29 import V29Transmitter
+
+    tx = (V17Transmitter(rate, short_train=short_train) if modem == "v17" else
+          V29Transmitter(rate) if modem == "v29" else V27terTransmitter(rate))
+    tx.feed(bits)
+    return transmit_all(tx)
+
+
+def _v21_framing(x: np.ndarray) -> tuple[int, int, int]:
+    """(carrier-ups, FRAMING_OK reports, frames with a good FCS) from V.21 + HDLC over x."""
+    rx, deframer = V21Receiver(), hdlc.HdlcReceiver()
+    ups = framing = good = 0
+    for item in drive(rx, blocks(x)):
+        if isinstance(item, ModemStatus):
+            ups += item.status is Status.CARRIER_UP
+            continue
+        for ev in deframer.feed(item):
+            framing += ev is hdlc.HdlcEvent.FRAMING_OK
+            good += isinstance(ev, hdlc.Frame) and ev.crc_ok
+    return ups, framing, good
+
+
+@pytest.mark.parametrize("law", [g711.Law.ALAW, g711.Law.ULAW], ids=["alaw", "ulaw"])
+@pytest.mark.parametrize("modem,rate", FAST)
+def test_fast_training_and_tcf_never_frame_on_v21(modem, rate, law):
+    """Training + 1.5 s TCF, right after a V.21 DCS and the 75 ms gap (the receiver's
+    situation while it waits for TCF), through G.711: no framing on V.21."""
+    dcs = our_signal(hdlc.encode_frames(t30_frames(9, 2), preamble=38), lead=0, tail=600)
+    tcf = _fast_signal(modem, rate, np.zeros(rate * 3 // 2, np.uint8))
+    ups, framing, good = _v21_framing(g711.round_trip(np.concatenate([silence(800), dcs, tcf]), law))
+    assert (framing, good) == (1, 2)  # the DCS's own, and nothing from the fast modem
+    x = g711.round_trip(tcf, law)
+    assert _v21_framing(x)[1:] == (0, 0)
+
+
+@pytest.mark.parametrize("law", [g711.Law.ALAW, g711.Law.ULAW], ids=["alaw", "ulaw"])
+def test_v17_short_train_with_page_data_never_frames_on_v21(law):
+    rng = np.random.default_rng(21)
+    for rate in (14400, 9600):
+        x = _fast_signal("v17", rate, rng.integers(0, 2, rate * 4).astype(np.uint8), short_train=True)
+        assert _v21_framing(g711.round_trip(x, law))[1:] == (0, 0)
+
+
+@pytest.mark.spandsp
+@pytest.mark.parametrize("law", [g711.Law.ALAW, g711.Law.ULAW], ids=["alaw", "ulaw"])
+def test_spandsp_v17_training_never_frames_on_v21(law):
+    from tests.support.spandsp_v17 import SpanV17Tx
+
+    for rate in (14400, 7200):
+        x = SpanV17Tx(rate, np.zeros(rate * 3 // 2, np.uint8)).transmit_all()
+        assert _v21_framing(g711.round_trip(x, law))[1:] == (0, 0)
