@@ -209,3 +209,64 @@ def test_non_ecm_ulaw_against_spandsp(tmp_path, direction):
         assert ours.result.stats.bit_rate == 14400 and not ours.result.stats.ecm
         assert ours.result.stats.frames_received.count("DCS") == 1
         assert _received(ours)[0].same_pixels(pages[0])
+
+
+class _BurstAfterDcs:
+    """The caller's audio with a V.21 burst spliced in right after its first V.21
+    transmission (TSI/DCS) has ended: idle 1s, one flag, `octets`, one flag, idle 1s —
+    a flag-bounded frame with a bad FCS and no framing (two flags, never four in a row).
+    Everything after it is delayed by the burst's length."""
+
+    def __init__(self, caller: FaxTerminal, octets: bytes) -> None:
+        import numpy as np
+
+        from dsp.hdlc import FLAG_BITS, bytes_to_bits, stuff
+        from dsp.modems.v21 import V21Receiver, V21Transmitter
+
+        self.caller, self.watch = caller, V21Receiver()
+        ones = np.ones(12, np.uint8)
+        tx = V21Transmitter()
+        tx.feed(np.concatenate([ones, FLAG_BITS, stuff(bytes_to_bits(octets)), FLAG_BITS, ones]))
+        self.burst = np.concatenate([tx.transmit(8000), np.zeros(200, np.int16)])
+        self.queue = np.zeros(0, np.int16)
+        self.spliced = False
+
+    def transmit(self, n: int):
+        import numpy as np
+
+        from dsp.modems.base import ModemStatus, Status
+
+        x = self.caller.transmit(n)
+        if not self.spliced and any(isinstance(i, ModemStatus) and i.status is Status.CARRIER_DOWN
+                                    for i in self.watch.receive(x)):
+            self.spliced = True
+            self.queue = np.concatenate([self.queue, self.burst])
+        self.queue = np.concatenate([self.queue, x])
+        out, self.queue = self.queue[:n], self.queue[n:]
+        return out
+
+    def receive(self, x) -> None:
+        self.caller.receive(x)
+
+    def fillin(self, n: int) -> None:
+        self.caller.fillin(n)
+
+    @property
+    def finished(self) -> bool:
+        return self.caller.finished
+
+
+def test_bad_v21_frame_while_waiting_for_tcf_does_not_take_the_turn():
+    """dsp.fax's rule, pinned without relying on what the V.21 detector makes of a given
+    V.17 signal: while the receiver waits for TCF, V.21 noise framed as one bad frame
+    (flags around it, FCS wrong) neither takes the turn nor reaches T.30; the TCF that
+    follows trains the fast modem and CFR is sent."""
+    pages = (text_page(52, 120),)
+    a = FaxTerminal(SessionConfig(calling=True, pages=pages, capabilities=Capabilities(ecm=False, max_rate=9600)))
+    b = FaxTerminal(SessionConfig(calling=False))
+    line = _BurstAfterDcs(a, b"\x5a\x33\x0f\xc3\x99\x66")
+    run_call(line, b, max_seconds=60)
+    assert line.spliced
+    assert a.result.completion is Completion.OK and b.result.completion is Completion.OK, b.result
+    assert b.result.stats.frames_received.count("DCS") == 1 and "FTT" not in b.result.stats.frames_sent
+    assert _received(b)[0].same_pixels(pages[0])
