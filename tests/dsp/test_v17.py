@@ -1,4 +1,6 @@
-"""V.17 modem: loopback, block-size independence, spandsp interop both ways, line model.
+"""V.17 modem: loopback, block-size independence, spandsp interop both ways, line model,
+VoIP packet loss (fill-in) in every training segment and at data start, and spandsp's
+transmitter into ours and into spandsp's own receiver at 1 %/2 % loss.
 
 The spandsp tests drive Debian's libspandsp2 (0.0.6) through ctypes
 (tests/support/spandsp_v17.py).  Long sweeps are marked slow.
