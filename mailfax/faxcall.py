@@ -20,7 +20,9 @@ line's coded bytes (``coded``, `mailfax.received.CodedLinePage`), which the stor
 TIFF-F without re-encoding (issue 7).  Non-ECM pages with bad rows are kept as received,
 bad rows and all, with their counts for the BadFaxLines / ConsecutiveBadFaxLines tags (what
 HylaFAX does; TIFF-F allows it with CleanFaxData = 2, RFC 2306): the received copy is the
-evidence of what the line delivered, and readers repair such rows as our decoder does.
+evidence of what the line delivered, and readers (libtiff, our `dsp.t4`) repair such rows
+as they decode.  If any page came without its line bytes, ``coded`` is left empty and the
+store encodes the decoded pages instead.
 
 Policy hooks, answered in the same tick: `on_negotiated(remote_ident) -> bool` (False
 hangs up: refusal by TSI after phase B) and ``max_pages`` (more pages end the call).
@@ -79,6 +81,8 @@ class FaxCallResult:
     connected: bool = False               # the call was answered
     refused: str = ""                     # why we ended it on purpose (TSI rule, page limit)
     seconds: float = 0.0                  # media time
+    session_log: str = ""                 # the call's session log file, when one was kept (telephony)
+    recording: str = ""                   # the call's audio recording, when one was kept (telephony)
 
     @property
     def ok(self) -> bool:
