@@ -121,27 +121,59 @@ def encode_frames(frames: list[bytes] | tuple[bytes, ...], *, preamble: int = 38
                   between: int = 1, closing: int = 2) -> np.ndarray:
     """The bits for `frames` (octets without FCS): `preamble` flags, each frame with
     its FCS, stuffed, `between` flags between frames (at least 1, the shared closing
-    and opening flag), and `closing` flags after the last frame (at least 1).
+    and opening flag), and `closing` flags after the last frame (at least 1)."""
+    return FrameEncoder(frames, preamble=preamble, between=between, closing=closing).next_bits(len(frames))
 
-    All frames are stuffed in one pass over their concatenated bits (a run of ones
-    restarts at each frame's first bit), then the flags go in between: a whole ECM
-    block (256 frames of 256 octets) costs a few numpy calls, not a few per frame, so
-    it fits in a media tick."""
-    head = np.tile(FLAG_BITS, max(preamble, 1))
-    tail = np.tile(FLAG_BITS, max(closing, 1))
-    frames = [bytes(f) for f in frames]
-    if not frames:
-        return np.concatenate([head, tail])
-    bits = bytes_to_bits(b"".join(f + fcs for f, fcs in zip(frames, _fcs_many(frames))))
-    starts = 8 * np.cumsum([0] + [len(f) + 2 for f in frames[:-1]])
-    after = _stuff_after(bits, starts[1:])
-    stuffed = np.insert(bits, after + 1, 0)
-    # A frame's start moves by the stuffed 0s inserted before it (those after its
-    # predecessor's last bit included: they stay inside the predecessor).
-    new_starts = starts[1:] + np.searchsorted(after, starts[1:])
-    gap = np.tile(FLAG_BITS, max(between, 1))
-    body = np.insert(stuffed, np.repeat(new_starts, len(gap)), np.tile(gap, len(new_starts)))
-    return np.concatenate([head, body, tail])
+
+class FrameEncoder:
+    """`encode_frames` in pieces: ``next_bits(k)`` gives the bits of the next k frames
+    (the preamble with the first piece, the closing flags with the last), so a sender
+    can feed a modem as it goes instead of framing a whole ECM block (256 frames of
+    256 octets, ~0.5 Mbit) inside one 20 ms tick.  The pieces joined are exactly
+    `encode_frames`' output.
+
+    Each piece's frames are stuffed in one pass over their concatenated bits (a run of
+    ones restarts at each frame's first bit), then the flags go in between."""
+
+    def __init__(self, frames: list[bytes] | tuple[bytes, ...], *, preamble: int = 38,
+                 between: int = 1, closing: int = 2) -> None:
+        self._frames = [bytes(f) for f in frames]
+        self._head = np.tile(FLAG_BITS, max(preamble, 1))
+        self._gap = np.tile(FLAG_BITS, max(between, 1))
+        self._tail = np.tile(FLAG_BITS, max(closing, 1))
+        self._next = 0
+        self._started = False
+        self.done = False
+
+    def next_bits(self, max_frames: int) -> np.ndarray:
+        """The bits of up to `max_frames` more frames; an empty array once done."""
+        if self.done:
+            return np.zeros(0, np.uint8)
+        first = self._next
+        chunk = self._frames[first: first + max(max_frames, 0)]
+        self._next += len(chunk)
+        parts = [] if self._started else [self._head]
+        self._started = True
+        if chunk:
+            if first:
+                parts.append(self._gap)
+            parts.append(self._body(chunk))
+        if self._next == len(self._frames):
+            parts.append(self._tail)
+            self.done = True
+        return np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+
+    def _body(self, frames: list[bytes]) -> np.ndarray:
+        """`frames` with their FCS, stuffed, `between` flags between them."""
+        bits = bytes_to_bits(b"".join(f + fcs for f, fcs in zip(frames, _fcs_many(frames))))
+        starts = 8 * np.cumsum([0] + [len(f) + 2 for f in frames[:-1]])
+        after = _stuff_after(bits, starts[1:])
+        stuffed = np.insert(bits, after + 1, 0)
+        # A frame's start moves by the stuffed 0s inserted before it (those after its
+        # predecessor's last bit included: they stay inside the predecessor).
+        new_starts = starts[1:] + np.searchsorted(after, starts[1:])
+        gap = self._gap
+        return np.insert(stuffed, np.repeat(new_starts, len(gap)), np.tile(gap, len(new_starts)))
 
 
 @dataclass(frozen=True)

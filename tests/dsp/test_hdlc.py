@@ -200,3 +200,18 @@ def test_ecm_block_bits_equal_spandsps():
     ours = hdlc.encode_frames(frames, preamble=38, closing=2)
     theirs = SpanHdlcTx().encode(frames, 38, closing=4)
     assert np.array_equal(theirs[: len(ours)], ours)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=30), _ONES_HEAVY), max_size=7),
+       st.lists(st.integers(0, 4), min_size=1, max_size=8), st.integers(1, 3))
+def test_frame_encoder_pieces_join_to_encode_frames(frames, steps, between):
+    enc = hdlc.FrameEncoder(frames, preamble=5, between=between, closing=2)
+    pieces, i = [], 0
+    while not enc.done:
+        k = steps[i % len(steps)]
+        pieces.append(enc.next_bits(k if i < 20 else max(k, 1)))  # 0 frames asked: the head only once
+        i += 1
+    assert len(enc.next_bits(3)) == 0
+    ref = encode_frames_reference(frames, preamble=5, between=between, closing=2)
+    assert np.array_equal(np.concatenate(pieces), ref)
