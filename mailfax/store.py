@@ -461,6 +461,13 @@ class Store:
         for j in self.jobs([JobState.CONVERTING]):
             counts["requeued"] += self.move(j.id, JobState.CONVERTING, JobState.QUEUED, now)
         for j in self.active():
+            if j.pages_total and j.pages_confirmed >= j.pages_total:
+                # the last MCF was stored but not the call's end: done, never dialled again
+                counts["interrupted"] += self.move(
+                    j.id, j.state, JobState.DONE, now, next_try_at=None, completion="OK", retryable=0,
+                    reason=f"all {j.pages_total} pages confirmed (the call's end was interrupted by a restart)",
+                )
+                continue
             counts["interrupted"] += self.move(
                 j.id, j.state, JobState.RETRY_WAIT, now, next_try_at=now,
                 reason="interrupted by a restart; resuming at the first unconfirmed page",
