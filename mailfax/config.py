@@ -280,6 +280,22 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class RecordingConfig:
+    """Recording of call audio for diagnosis (issue 8): ``recording: {enabled: true, dir: ...,
+    calls: all|failed, max_length: 30m}``.  One stereo 8 kHz WAV per call (left = heard,
+    right = sent); ``calls: failed`` deletes the recordings of successful calls at call end;
+    a call longer than ``max_length`` is recorded up to that length (bounded memory and disk)."""
+
+    enabled: bool = False
+    dir: Path | None = None            # None: <data_dir>/recordings
+    calls: str = "all"                 # "all" | "failed"
+    max_length: float = 1800.0         # seconds of audio per call
+
+    def directory(self, data_dir: Path) -> Path:
+        return self.dir if self.dir is not None else Path(data_dir) / "recordings"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole server configuration, as loaded (see module docstring)."""
 
@@ -297,6 +313,7 @@ class Config:
     imap_accounts: tuple[ImapAccount, ...] = ()
     metrics: MetricsConfig = MetricsConfig()
     iax: IaxConfig = IaxConfig()
+    recording: RecordingConfig = RecordingConfig()
 
     def imap_account(self, name: str) -> ImapAccount | None:
         return next((a for a in self.imap_accounts if a.name == name), None)
@@ -524,6 +541,16 @@ def parse_metrics(node: Node, base: Path) -> MetricsConfig:
     return MetricsConfig(host=host, port=port)
 
 
+def parse_recording(node: Node, base: Path) -> RecordingConfig:
+    """``recording: {enabled: false, dir: PATH, calls: all|failed, max_length: 30m}``."""
+    node.mapping(("enabled", "dir", "calls", "max_length"))
+    length = node.child("max_length").duration(1800.0)
+    if length <= 0:
+        raise node.child("max_length").fail("a duration above 0 such as 30m")
+    return RecordingConfig(enabled=node.child("enabled").bool(False), dir=_path(node.child("dir"), base, None),
+                           calls=node.child("calls").choice(("all", "failed"), "all"), max_length=length)
+
+
 #: top-level key -> (Config field, parser).  One function per section; add new sections here.
 SECTIONS: dict[str, tuple[str, Callable[[Node, Path], Any]]] = {
     "smtp": ("smtp", parse_smtp),
@@ -539,6 +566,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Node, Path], Any]]] = {
     "imap": ("imap_accounts", parse_imap),
     "metrics": ("metrics", parse_metrics),
     "iax": ("iax", parse_iax),
+    "recording": ("recording", parse_recording),
 }
 
 
@@ -613,4 +641,7 @@ def describe(config: Config) -> dict[str, Any]:
         "metrics": f"{config.metrics.host}:{config.metrics.port}" if config.metrics.port else None,
         "iax": {"listen": f"{config.iax.host}:{config.iax.port}", "ring_period": config.iax.ring_period,
                 "line": "trunks" if config.trunks else "built-in loopback line (no trunk configured)"},
+        "recording": {"enabled": config.recording.enabled, "calls": config.recording.calls,
+                      "dir": str(config.recording.directory(config.storage.data_dir)),
+                      "max_length": config.recording.max_length},
     }

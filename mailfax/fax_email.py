@@ -3,7 +3,8 @@
 What does it do?  `build_fax_email` turns a stored `ReceivedFax` into one email: the
 subject from the rule's template ("Fax from <TSI or caller ID>, <n> pages"), a plain-text
 body listing sender TSI, caller ID, called number, pages, resolution, page size, signal
-rate, data format, ECM, duration, time received and the gateway's fax ID, an HTML
+rate, data format, ECM, duration, time received, the gateway's fax ID and the call's
+session log (and audio recording, when one was kept: issue 8), an HTML
 alternative showing a page-1 thumbnail inline (multipart/related, RFC 2387), and the fax as
 PDF / TIFF-F / PostScript attachments named after the date and the sender
 (``fax-2026-11-26-1403-from-4930123456.pdf``).  A partial reception says which pages
@@ -100,6 +101,10 @@ def body_lines(fax: ReceivedFax) -> list[str]:
         ("Received", _utc(fax.started_at)),
         ("Fax ID", str(fax.fax_id) if fax.fax_id is not None else "-"),
     ]
+    if fax.session_log:
+        rows.append(("Session log", fax.session_log))
+    if fax.recording:
+        rows.append(("Recording", fax.recording))
     if fax.subaddress:
         rows.insert(3, ("Sub-address", fax.subaddress))
     width = max(len(k) for k, _ in rows) + 1

@@ -119,6 +119,8 @@ class ReceivedFax:
     completion: str = "OK"
     reason: str = ""
     trunk: str = ""
+    session_log: str = ""                      # the call's session log (mailfax.sessionlog), if kept
+    recording: str = ""                        # the call's audio recording (mailfax.recording), if kept
     fax_id: int | None = None
 
     @property

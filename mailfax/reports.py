@@ -6,6 +6,9 @@ In-Reply-To and References (RFC 5322 §3.6.4).  Success states pages sent of tot
 duration, speed, ECM and the receiver's CSI, with a page-1 thumbnail; failure states the
 reason in plain words, the technical code, what happens next (retry at ... / given up)
 and the session transcript.  A job counts as sent only when every page was confirmed.
+Either way the report names the session log of each call (and the audio recording, if
+one was kept), read from the job's transcript (`mailfax.sessionlog.files_in`), so an
+administrator can find them (issue 8).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from email.message import EmailMessage
 from typing import Sequence
 
 from mailfax.jobs import JobState
+from mailfax.sessionlog import files_in
 from mailfax.store import JobRecord, MessageRecord
 
 
@@ -69,6 +73,8 @@ def _job_text(job: JobRecord) -> str:
         ]
         if job.remote_ident:
             lines.append(f"  Receiver:  {job.remote_ident}")
+    for label, path in files_in(job.transcript or ""):
+        lines.append(f"  {'Log:' if label == 'session log' else 'Recording:':<10} {path}")
     return "\n".join(lines)
 
 

@@ -14,7 +14,13 @@ the telephony layer's live calls (``{call: live}`` with ``live.bridge`` a
 `mailfax.faxcall.FaxCall`); it opens a log for a new call, appends what the bridge's
 terminal added since the last tick (the `CallStats` frame lists and the terminal's event
 list only grow), and closes the log of a call that left the mapping.  Reading is cheap:
-a few length comparisons per call per tick.
+a few length comparisons per call per tick.  `mailfax.telephony` runs it from each tick
+of its calls and puts the path into the call's result, so reports can name it.
+
+Where the files are named: a sending job's transcript (the queue's text field) ends with
+one ``session log: PATH`` line per call and ``recording: PATH`` when audio was kept
+(`file_lines` writes them, `files_in` reads them back for the sender's report and
+``mailfax status``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,26 @@ from pathlib import Path
 from typing import IO, Mapping
 
 log = logging.getLogger("mailfax.sessionlog")
+
+
+#: Labels of the file lines in a transcript, in the order they are written.
+FILE_LABELS = ("session log", "recording")
+
+
+def file_lines(session_logs, recordings=()) -> tuple[str, ...]:
+    """Transcript lines naming a job's call files (empty paths are skipped)."""
+    return tuple(f"{label}: {p}" for label, paths in zip(FILE_LABELS, (session_logs, recordings))
+                 for p in paths if p)
+
+
+def files_in(transcript: str) -> list[tuple[str, str]]:
+    """The ``(label, path)`` pairs `file_lines` put into a transcript, in order."""
+    out = []
+    for line in (transcript or "").splitlines():
+        label, sep, path = line.partition(": ")
+        if sep and label in FILE_LABELS and path.strip():
+            out.append((label, path.strip()))
+    return out
 
 
 def _stamp(seconds: float) -> str:
@@ -160,7 +186,8 @@ class SessionLogs:
                 f"{_stamp(r.seconds)} SESSION END {r.completion.name if r.completion else 'no T.30 result'}; "
                 f"line: {end}; pages sent {r.pages_sent}, received {len(r.pages)}; {s.modem or '-'} "
                 f"{s.bit_rate or '-'} bit/s, ECM {'yes' if s.ecm else 'no'}, remote \"{s.remote_ident.strip()}\", "
-                f"retrains {s.retrains}, retransmitted frames {s.retransmitted_frames}, bad rows {s.bad_rows}\n")
+                f"retrains {s.retrains}, retransmitted frames {s.retransmitted_frames}, bad rows {s.bad_rows}, "
+                f"lost audio blocks {getattr(getattr(f.live.bridge, 'counters', None), 'lost', 0)}\n")
         except Exception:  # a log must never take a call down
             log.exception("session log %s: could not close cleanly", f.path)
         finally:

@@ -149,7 +149,7 @@ class Operations:
                 self.metrics_server = await metrics.start_server(self, listen.host, listen.port)
             except OSError as e:
                 log.error("metrics: cannot listen on %s:%d: %s", listen.host, listen.port, e.strerror or e)
-        sessions = self.sessions = self.follow_sessions()
+        self.sessions = self.follow_sessions()
         try:
             while not stop.is_set():
                 self.publish()
@@ -162,39 +162,25 @@ class Operations:
                 self.metrics_server.close()
                 await self.metrics_server.wait_closed()
             self.publish("stopped")
-            if sessions is not None:
-                sessions.close_all()
 
     def follow_sessions(self):
-        """Session logs (`mailfax.sessionlog`) kept from every media tick of the telephony.
-
-        The media clock's ``on_tick`` is chained here, at composition, so the telephony
-        layer itself needs no knowledge of logs; ends are seen when a call leaves ``calls``.
-        """
-        from mailfax.sessionlog import SessionLogs
-
-        media = getattr(self.telephony, "media", None)
-        if media is None:
-            return None
-        try:
-            sessions = SessionLogs(self.config.storage.data_dir / "log", clock=self.clock)
-        except OSError as e:
-            log.warning("no session logs: %s", e)
-            return None
-        tick, calls = media.on_tick, self.telephony.calls
-
-        def on_tick(t: float) -> None:
-            tick(t)
-            try:
-                sessions.follow(calls, t)
-            except Exception:  # a log must never stop the media clock
-                log.exception("session log update failed")
-
-        media.on_tick = on_tick
-        return sessions
+        """The telephony layer's session logs (`mailfax.sessionlog`; it keeps them from every
+        media tick and names them in each call's result), or None when it keeps none."""
+        return getattr(self.telephony, "session_logs", None)
 
 
 # ---------------------------------------------------------------- the queue database, read-only
+
+
+def _failure_row(row: sqlite3.Row) -> dict[str, Any]:
+    """A recent failure with its last call's session log (and recording) instead of the transcript."""
+    from mailfax.sessionlog import files_in
+
+    d = dict(row)
+    files = files_in(d.pop("transcript", "") or "")
+    d["session_log"] = next((p for label, p in reversed(files) if label == "session log"), "")
+    d["recording"] = next((p for label, p in reversed(files) if label == "recording"), "")
+    return d
 
 
 def queue_summary(db_path: Path, *, recent: int = 5) -> dict[str, Any]:
@@ -212,8 +198,8 @@ def queue_summary(db_path: Path, *, recent: int = 5) -> dict[str, Any]:
             out["failures"] = {r[0] or "UNKNOWN": r[1] for r in db.execute(
                 "SELECT completion, COUNT(*) FROM jobs WHERE state = 'failed' GROUP BY completion")}
             out["pages_sent"] = db.execute("SELECT COALESCE(SUM(pages_confirmed), 0) FROM jobs").fetchone()[0]
-            out["recent_failures"] = [dict(r) for r in db.execute(
-                "SELECT id, number, completion, reason, updated_at, tries, dials FROM jobs"
+            out["recent_failures"] = [_failure_row(r) for r in db.execute(
+                "SELECT id, number, completion, reason, updated_at, tries, dials, transcript FROM jobs"
                 " WHERE state = 'failed' OR (state = 'retry-wait' AND reason != '')"
                 " ORDER BY updated_at DESC LIMIT ?", (recent,))]
             out["active"] = [dict(r) for r in db.execute(

@@ -18,6 +18,13 @@ there are calls.  Before the first call, `mailfax.faxcall.warm_up` runs the fax 
 compiled loops once (in a thread), so numba's first-call load never stalls a live call.
 Endpoint events go to the call's bridge; outcomes are values (`FaxCallResult` ->
 `SendOutcome` / `ReceivedFax`).
+
+Diagnostics (issue 8): each tick also brings the call's session log up to date
+(`mailfax.sessionlog`, under ``<data_dir>/log``), and with ``recording: {enabled: true}``
+the terminal of each call is wrapped so both directions of its audio go to a WAV
+(`mailfax.recording`).  At call end the paths kept are put into the result
+(``FaxCallResult.session_log`` / ``.recording``), so the sender's report and the
+received-fax email can name them.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ import logging
 import random
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from dsp.fax import FaxTerminal
@@ -42,6 +50,8 @@ from mailfax.config import Config, Trunk
 from mailfax.faxcall import TICK, FaxCall, FaxCallResult, warm_up
 from mailfax.jobs import FailureClass, failure_for_completion
 from mailfax.queue_runner import SendOutcome, SendProgress, SendRequest, format_header
+from mailfax.recording import CallRecording, Recorder, RecordingTerminal
+from mailfax.sessionlog import SessionLogs, file_lines
 
 if TYPE_CHECKING:
     from mailfax.inbound import InboundService
@@ -149,6 +159,7 @@ class _Live:
     reported_connected: bool = False
     started_at: float = 0.0
     answer_handle: asyncio.TimerHandle | None = None
+    recording: CallRecording | None = None
 
 
 @dataclass
@@ -174,7 +185,8 @@ class Telephony:
                  inbound: "InboundService | None" = None, trunks: Sequence[Trunk] | None = None,
                  clock: Callable[[], float] = time.time,
                  terminal_factory: Callable[[SessionConfig], object] = FaxTerminal,
-                 group: TickGroup | None = None) -> None:
+                 group: TickGroup | None = None, session_logs: SessionLogs | None = None,
+                 recorder: Recorder | None = None) -> None:
         self.protocol = protocol
         self.terminal_factory = terminal_factory   # another fax engine for comparisons
         self.endpoint = protocol.endpoint
@@ -187,6 +199,8 @@ class Telephony:
         self.group = group or TickGroup()
         self.group.members.append(self)
         self.media = self.group.clock
+        self.session_logs = session_logs   # per-call logs, kept from every tick
+        self.recorder = recorder           # call audio (recording.enabled), or None
         self._regs: dict[int, Trunk] = {}
         self._tasks: set[asyncio.Task] = set()
 
@@ -199,6 +213,13 @@ class Telephony:
         if took:
             log.info("fax engine ready (%.1f s to load its compiled loops)", took)
         holder: list[Telephony] = []
+        if "session_logs" not in kw:
+            try:
+                kw["session_logs"] = SessionLogs(config.storage.data_dir / "log", clock=kw.get("clock", time.time))
+            except OSError as e:
+                log.warning("no session logs: %s", e)
+        if "recorder" not in kw:
+            kw["recorder"] = Recorder.from_config(config, clock=kw.get("clock", time.time))
         local = (host or config.iax.host, config.iax.port if port is None else port)
         try:
             proto = await open_endpoint(local, endpoint_options(trunks), rng,
@@ -230,6 +251,10 @@ class Telephony:
             live.bridge.hang_up(now, "Normal Clearing", 16)
             self._finish(live)
         self.protocol.transmit()
+        if self.session_logs is not None:
+            self.session_logs.close_all()
+        if self.recorder is not None:
+            await asyncio.to_thread(self.recorder.close)   # every kept WAV finalised on disk
         if self in self.group.members:
             self.group.members.remove(self)
         if not any(m.calls for m in self.group.members):
@@ -272,6 +297,11 @@ class Telephony:
             if live.bridge.finished:
                 self._finish(live)
         self.protocol.transmit()
+        if self.session_logs is not None:
+            try:
+                self.session_logs.follow(self.calls, t)
+            except Exception:  # a log must never stop the media clock
+                log.exception("session log update failed")
 
     def _progress(self, live: _Live) -> None:
         b = live.bridge
@@ -285,12 +315,30 @@ class Telephony:
             live.on_progress(SendProgress(pages_confirmed=b.pages_sent))
 
     def _finish(self, live: _Live) -> None:
-        if self.calls.pop(live.bridge.call, None) is None:
+        call = live.bridge.call
+        if self.calls.pop(call, None) is None:
             return
         if live.answer_handle is not None:
             live.answer_handle.cancel()
+        result = live.bridge.result()
+        log_path = self.session_logs.paths.get(call) if self.session_logs is not None else None
+        if self.session_logs is not None and log_path is not None:
+            self.session_logs.follow(self.calls, None)     # closes this call's log now
+            if not log_path.exists():
+                log_path = None
+        kept = None
+        if live.recording is not None:
+            kept = self.recorder.finish(live.recording, ok=result.ok)
+        result = replace(result, session_log=str(log_path or ""), recording=str(kept or ""))
         if not live.done.done():
-            live.done.set_result(live.bridge.result())
+            live.done.set_result(result)
+
+    def _record(self, terminal, call: int, *, incoming: bool, number: str):
+        """The terminal to use for ``call``: wrapped for recording when recording is on."""
+        if self.recorder is None:
+            return terminal, None
+        rec = self.recorder.start(call, incoming=incoming, number=number)
+        return RecordingTerminal(terminal, rec), rec
 
     # --- sending -------------------------------------------------------------------------
     async def send_fax(self, trunk: Trunk, dial: str, pages: Sequence, *, header=None,
@@ -302,8 +350,9 @@ class Telephony:
         call = self.endpoint.place_call(
             (trunk.host, trunk.port), dial, calling_number=trunk.caller_id or "",
             calling_name=trunk.local_ident, username=trunk.username, secret=trunk.secret, now=now)
+        term, rec = self._record(term, call, incoming=False, number=dial)
         live = _Live(FaxCall(self.endpoint, call, term), asyncio.get_running_loop().create_future(),
-                     trunk, on_progress=on_progress, started_at=self.clock())
+                     trunk, on_progress=on_progress, started_at=self.clock(), recording=rec)
         self.calls[call] = live
         self.media.start()
         self.stats.placed += 1
@@ -351,11 +400,12 @@ class Telephony:
             return ok
 
         ident = trunk.local_ident if trunk else ""
-        term = self.terminal_factory(SessionConfig(calling=False, ident=ident))
+        term, rec = self._record(self.terminal_factory(SessionConfig(calling=False, ident=ident)), ev.call,
+                                 incoming=True, number=ev.calling_number or "")
         bridge = FaxCall(self.endpoint, ev.call, term, max_pages=self.config.inbound.max_pages,
                          on_negotiated=tsi_ok)
         live = _Live(bridge, asyncio.get_running_loop().create_future(), trunk, incoming=ev,
-                     started_at=self.clock())
+                     started_at=self.clock(), recording=rec)
         self.calls[ev.call] = live
         self.media.start()
         delay = max(0, self.config.inbound.rings - 1) * self.config.iax.ring_period
@@ -415,7 +465,8 @@ def received_fax(result: FaxCallResult, ev: IncomingCall, trunk: Trunk | None, s
         coding=(s.coding or "mh").lower(), ecm=bool(s.ecm), started_at=started_at,
         duration=result.seconds, completion="OK" if ok else (
             result.completion.name if result.completion else "HANGUP"),
-        reason="" if ok else describe_end(result), trunk=trunk.name if trunk else "")
+        reason="" if ok else describe_end(result), trunk=trunk.name if trunk else "",
+        session_log=result.session_log, recording=result.recording)
 
 
 # --- the queue runner's FaxSender ------------------------------------------------------------
@@ -438,10 +489,14 @@ class _Tti:
                              page=self.first_page - 1 + number, pages=self.pages_total, job=self.job)
 
 
-def outcome_of(result: FaxCallResult, pages_handed: int) -> SendOutcome:
-    """Map one call's end to the queue's `SendOutcome` (retry class per `mailfax.jobs`)."""
+def outcome_of(result: FaxCallResult, pages_handed: int, earlier: Sequence[str] = ()) -> SendOutcome:
+    """Map one call's end to the queue's `SendOutcome` (retry class per `mailfax.jobs`).
+
+    The transcript ends with the call's files (`mailfax.sessionlog.file_lines`): the session
+    logs of ``earlier`` calls of the same job, this call's log and its recording, if kept."""
     s = result.stats
-    transcript = (f"sent: {' '.join(s.frames_sent)}", f"received: {' '.join(s.frames_received)}")
+    transcript = (f"sent: {' '.join(s.frames_sent)}", f"received: {' '.join(s.frames_received)}") + file_lines(
+        [*earlier, result.session_log], [result.recording])
     common = dict(pages_confirmed=result.pages_sent, connected=result.connected and bool(s.frames_received),
                   bit_rate=s.bit_rate or None, ecm=bool(s.ecm) if s.bit_rate else None,
                   remote_ident=s.remote_ident.strip() or None, duration=round(result.seconds, 1),
@@ -479,6 +534,7 @@ class TelephonySender:
         self.telephony = telephony
         self.clock = clock
         self._opening: asyncio.Lock | None = None
+        self._logs: dict[int, list[str]] = {}   # job -> session logs of its calls (this process)
 
     async def _phone(self) -> Telephony:
         if self.telephony is None:
@@ -495,7 +551,12 @@ class TelephonySender:
         header = _Tti(job.header, self.clock(), trunk.local_ident, trunk.caller_id or trunk.local_ident,
                       job.number, job.first_page, job.pages_total, job.job_id) if job.header else None
         result = await phone.send_fax(trunk, job.dial, pages, header=header, on_progress=on_progress)
-        outcome = outcome_of(result, len(pages))
+        earlier = self._logs.setdefault(job.job_id, [])
+        outcome = outcome_of(result, len(pages), tuple(earlier))
+        if result.session_log:
+            earlier.append(result.session_log)
+        while len(self._logs) > 1000:             # bounded: the oldest jobs are forgotten
+            del self._logs[next(iter(self._logs))]
         log.info("job %d call to %s: %s, %d/%d pages confirmed", job.job_id, job.dial,
                  outcome.completion, outcome.pages_confirmed, len(pages))
         return outcome

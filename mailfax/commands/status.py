@@ -84,6 +84,8 @@ def format_status(snap: dict | None, queue: dict, now: float) -> str:
         for f in failures:
             out.append(f"  job {f['id']} to {f['number']} {_when(f['updated_at'], now)}: "
                        f"{f['completion'] or '?'} {('- ' + f['reason']) if f['reason'] else ''}".rstrip())
+            if f.get("session_log"):
+                out.append(f"    session log {f['session_log']}")
     return "\n".join(out)
 
 
