@@ -137,7 +137,6 @@ def test_real_call_recorded_both_ways(tmp_path):
     best = max(range(0, 4000, 1), key=lambda d: float(np.dot(seg[:20000], a[8000 + d:28000 + d, 0])))
     got = a[8000 + best:28000 + best, 0].astype(float)
     r = np.dot(seg[:20000], got) / np.sqrt(np.dot(seg[:20000], seg[:20000]) * np.dot(got, got))
-    print("lag", best, "r", r)
     assert r > 0.95 and 0 < best < 2400       # the playout buffer's 100 ms and a tick or two
 
 
