@@ -15,9 +15,10 @@ repeated DCS.  Whatever we transmit, we do not listen (half duplex).
 
 HDLC framing means flags in a row (`HdlcReceiver`'s FRAMING_OK) or a frame whose FCS
 checks — not any flag-bounded run of octets: the V.21 detector's carrier does come up on
-a V.17/V.29/V.27 ter signal (their spectrum sits around 1700–1800 Hz, across both V.21
-tones), its bits are then noise, and two chance flags around a few whole octets make a
-bad "frame".  Taking the turn on that (as the first version did) left a µ-law non-ECM
+a V.17/V.29/V.27 ter training (its alternations put a line at the 1700/1800 Hz carrier,
+between the two V.21 tones; the scrambled segments that follow keep the in-band share
+near the detector's threshold, longer on µ-law in our measurements), its bits are then
+noise, and chance flags around a few whole octets make a bad "frame".  Taking the turn on that (as the first version did) left a µ-law non-ECM
 receiver deaf to the TCF it was waiting for: no CFR, no FTT, the sender's DCS repeated
 until it gave up.  Before the turn is taken, a bad frame is ignored.
 

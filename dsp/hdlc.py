@@ -341,7 +341,7 @@ class HdlcReceiver:
             kind = ev_kind[j]
             if kind <= _EV_GOOD_FRAME:
                 raw = out_bytes[ev_start[j]: ev_start[j] + ev_len[j] - 2].tobytes()
-                out.append(Frame(raw, kind == _EV_GOOD_FRAME))
+                out.append(Frame(raw, bool(kind == _EV_GOOD_FRAME)))
             elif kind == _EV_FRAMING_OK:
                 out.append(HdlcEvent.FRAMING_OK)
             else:
