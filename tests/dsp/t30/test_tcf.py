@@ -13,7 +13,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dsp.fax import FaxTerminal
+from dsp.t30.completion import Completion
+from dsp.t30.dis import Capabilities, Modem
+from dsp.t30.events import PageReceived
 from dsp.t30.receiver import tcf_acceptable
+from dsp.t30.session import SessionConfig
+from dsp.t30.states import State
+from tests.dsp.t30.audio import run_call
+from tests.dsp.t30.pages import text_page, write_tiff
+from tests.support.line import LineModel
 
 #: (bit rate, bits per symbol or None for modems whose fill-in emits nothing, descrambler taps)
 MODEMS = {
@@ -153,3 +162,72 @@ def test_truncated_tcf_with_a_loss_fails():
     rng = np.random.default_rng(6)
     bits = _lose(_tcf(14400, 1.0), 14400, [7000], 6, (18, 23), rng)
     assert not tcf_acceptable(bits, 14400)
+
+
+# --- whole calls over audio: packets lost in the middle of the first TCF -------------------
+
+class _LoseInTcf:
+    """A G.711 line that loses the packets at offsets `lose` (20 ms each) counted from
+    when the receiving terminal reports its fast modem trained on the first TCF: the TCF's
+    data, whoever sends it."""
+
+    def __init__(self, receiver: FaxTerminal, lose: tuple[int, ...], seed: int) -> None:
+        self.line = LineModel(seed, codec="alaw")
+        self.receiver, self.lose = receiver, set(lose)
+        self.packet = None  # packets since training, during the first TCF
+
+    def process_marked(self, samples):
+        y, lost = self.line.process_marked(samples)
+        s = self.receiver.session
+        if self.packet is None and s.state is State.RX_TCF and s._trained:
+            self.packet = 0
+        if self.packet is not None:
+            if self.packet in self.lose:
+                lost[:] = True
+                y[:] = 0
+            self.packet += 1
+        return y, lost
+
+
+LOSSES = {"one-early": (5,), "one-middle": (37,), "one-late": (62,), "two-middle": (27, 45),
+          "two-adjacent": (36, 37)}
+AUDIO_RATES = {2400: (Modem.V27TER,), 4800: (Modem.V27TER,), 7200: (Modem.V29,), 9600: (Modem.V29,),
+               12000: (Modem.V17,), 14400: (Modem.V17,)}
+
+
+def _first_tcf_passed(ours: FaxTerminal, rate: int) -> None:
+    res = ours.result
+    assert res.completion is Completion.OK, res
+    assert "FTT" not in res.stats.frames_sent, res.stats.frames_sent  # CFR at the first TCF
+    assert res.stats.bit_rate == rate
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("rate", sorted(AUDIO_RATES))
+def test_ours_to_ours_lost_packets_in_tcf(rate, loss):
+    page = text_page(60, 80)
+    caps = Capabilities(modems=frozenset(AUDIO_RATES[rate] + (Modem.V27TER,)), max_rate=rate, ecm=True)
+    a = FaxTerminal(SessionConfig(calling=True, pages=(page,), capabilities=caps))
+    b = FaxTerminal(SessionConfig(calling=False))
+    run_call(a, b, line_ab=_LoseInTcf(b, LOSSES[loss], 1), line_ba=LineModel(2, codec="alaw"))
+    _first_tcf_passed(b, rate)
+    assert [e.page for e in b.events if isinstance(e, PageReceived)][0].same_pixels(page)
+
+
+@pytest.mark.spandsp
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("rate", [4800, 9600, 14400])
+def test_spandsp_to_ours_lost_packets_in_tcf(tmp_path, rate, loss):
+    from tests.support import spandsp_t30 as st
+    from tests.support.spandsp_fax import SpandspFax
+
+    modems = {4800: st.SUPPORT_V27TER, 9600: st.SUPPORT_V29 | st.SUPPORT_V27TER,
+              14400: st.SUPPORT_V17 | st.SUPPORT_V29 | st.SUPPORT_V27TER}[rate]
+    page = text_page(61, 80)
+    tx_file = str(tmp_path / "tx.tif")
+    write_tiff(tx_file, [page])
+    sp = SpandspFax(True, tx_file=tx_file, ecm=True, modems=modems)
+    ours = FaxTerminal(SessionConfig(calling=False))
+    run_call(sp, ours, line_ab=_LoseInTcf(ours, LOSSES[loss], 3), line_ba=LineModel(4, codec="alaw"))
+    _first_tcf_passed(ours, rate)
+    assert sp.completion == st.T30_ERR_OK
