@@ -31,6 +31,17 @@ def loopback_trunk(port: int, channels: int = CHANNELS) -> Trunk:
                  caller_id="15550100", local_ident=LOCAL_IDENT)
 
 
+def loopback_logs(config: Config):
+    """The loopback line's own session logs, in ``<data_dir>/log/loopback/`` (the answering
+    side's view of each call, named in the received-fax email), apart from the gateway's."""
+    from mailfax.sessionlog import SessionLogs
+
+    try:
+        return SessionLogs(config.storage.data_dir / "log" / NAME)
+    except OSError:
+        return None
+
+
 @dataclass
 class LoopLine:
     telephony: Telephony
@@ -43,5 +54,6 @@ class LoopLine:
 async def open_loopline(config: Config, inbound, *, channels: int = CHANNELS) -> LoopLine:
     """Start the answering endpoint on 127.0.0.1 and return it with its trunk."""
     callers = (Trunk(name=NAME, host="127.0.0.1", port=0, channels=channels, local_ident=LOOP_IDENT),)
-    phone = await Telephony.open(config, host="127.0.0.1", port=0, inbound=inbound, trunks=callers)
+    phone = await Telephony.open(config, host="127.0.0.1", port=0, inbound=inbound, trunks=callers,
+                                 session_logs=loopback_logs(config))
     return LoopLine(phone, loopback_trunk(phone.address[1], channels))
