@@ -27,6 +27,9 @@ from .options import EndpointOptions
 
 Addr = tuple[str, int]
 MAX_DATAGRAM = 4096
+#: drain()'s safety bound: far more than a 2 MB receive buffer holds (a voice frame is
+#: ~180 octets), so only a flood arriving as fast as we read could reach it.
+DRAIN_LIMIT = 1 << 16
 
 
 class IaxProtocol:
@@ -64,7 +67,7 @@ class IaxProtocol:
         """Feed every datagram waiting in the socket now into the endpoint, then transmit;
         returns how many were read.  For a media clock that must see frames that queued
         while the loop was busy before it pops a playout slot (`mailfax.telephony`)."""
-        n = self._receive(None)
+        n = self._receive(DRAIN_LIMIT)
         self.transmit()
         return n
 
@@ -72,13 +75,13 @@ class IaxProtocol:
         self._receive(1000)  # bounded, so timers and other sockets get their turn
         self.transmit()
 
-    def _receive(self, limit: int | None) -> int:
+    def _receive(self, limit: int) -> int:
         """Read datagrams until the socket is empty (or `limit` reads), all stamped with
         one ``now``."""
         ep, recv = self.endpoint, self.sock.recvfrom
         now = self._loop.time()
         n = 0
-        while limit is None or n < limit:
+        while n < limit:
             try:
                 data, addr = recv(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
