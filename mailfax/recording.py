@@ -143,11 +143,13 @@ class Recorder:
         return rec
 
     def finish(self, rec: CallRecording, *, ok: bool) -> Path | None:
-        """End a call's recording; returns the path kept (None when ``calls: failed`` and ``ok``)."""
+        """End a call's recording; returns the path kept: None when ``calls: failed`` and the
+        call went well, or when no audio flowed (never answered).  Hands the rest to the
+        writer without waiting, unless its queue is full (a stalled disk: up to 5 s)."""
         if rec.finished:
             return rec.path if rec.path in self.kept else None
         rec.finished = True
-        keep = not (self.only_failed and ok)
+        keep = rec.samples > 0 and not (self.only_failed and ok)
         if rec._pending:
             self._put(("write", rec, b"".join(rec._pending)), block=True)
             rec._pending.clear()

@@ -35,7 +35,6 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from dsp.fax import FaxTerminal
