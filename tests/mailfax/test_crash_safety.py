@@ -1,11 +1,21 @@
-"""Crash safety: SIGKILL the server at seeded random moments while 50 messages arrive.
+"""Crash safety: SIGKILL the server at seeded moments while messages arrive and are faxed.
 
-Clients behave like an MTA: a message is retried until it gets a 250.  After the last
-restart every message that got a 250 is in the queue exactly once, none is lost, every
-job refers to a complete message file, and the restarted server resumes converting.
-(The "faxed exactly once" half joins when the telephony sender exists.)
+Clients behave like an MTA: a message is retried until it gets a 250.
+
+1. Acceptance (the built-in loopback line): after the last restart every message that got
+   a 250 is in the queue exactly once, none is lost, every job refers to a complete message
+   file, and the restarted server resumes converting.
+2. Faxing (`run_faxing_crash`): the server under test faxes over an IAX2 trunk to a far-end
+   gateway in another process that survives the kills (`tests.support.crash_rig`); it is
+   killed during submission and while calls run (right after a page's MCF, and at seeded
+   moments within calls).  After the queue drains: every 250'd message's job is done once
+   with every page confirmed; at the far end every page arrived complete, no page the
+   sender had durably recorded as confirmed was received again (a page is received twice
+   only when the kill fell between the receiver's MCF and the sender storing it), and each
+   message got one success report.  CI runs 12 messages; the 50-message run is ``slow``.
 """
 
+import email.utils
 import os
 import random
 import signal
@@ -307,14 +317,19 @@ def run_faxing_crash(tmp_path, n_messages: int, submit_kills: int, call_kills: i
             f"job {job.id}: pages {seen} received, {job.pages_total} sent"
     assert duplicates <= len(kills)
 
-    # -- reports: one success report per message, threaded to it
+    # -- reports: one success report per message, threaded to it.  A second copy is only
+    # excused by a kill between the relay's 250 and the report being marked sent (the one
+    # at-least-once window of reporting): a kill within a second of the copies' Date.
     got: dict[str, list] = {}
     for m in reports:
         if m["In-Reply-To"]:
-            got.setdefault(m["In-Reply-To"].strip(), []).append(m["Subject"])
+            when = email.utils.parsedate_to_datetime(m["Date"]).timestamp()
+            got.setdefault(m["In-Reply-To"].strip(), []).append((when, m["Subject"]))
     for i in range(n_messages):
-        subjects = got.get(f"<fax-{i}@example.com>", [])
-        assert len(subjects) == 1 and " sent (" in subjects[0], (i, subjects)
+        copies = sorted(got.get(f"<fax-{i}@example.com>", []))
+        assert copies and all(" sent (" in subject for _, subject in copies), (i, copies)
+        assert len(copies) == 1 or (len(copies) == 2 and any(
+            copies[0][0] - 1 <= at <= copies[1][0] + 1 for at, _ in kills)), (i, copies)
     print(f"receptions={sum(len(v) for v in per_job.values())} resent_pages={duplicates}")
 
 
@@ -324,6 +339,7 @@ def test_sigkill_while_faxing_faxes_each_message_exactly_once(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_sigkill_while_faxing_50_messages(tmp_path):
     """The full run: 50 messages, 4 kills during submission and 4 while calls run, 8 channels."""
     run_faxing_crash(tmp_path, N_MESSAGES, submit_kills=4, call_kills=4, channels=8, drain_timeout=900)
