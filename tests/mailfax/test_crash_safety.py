@@ -295,7 +295,7 @@ def run_faxing_crash(tmp_path, n_messages: int, submit_kills: int, call_kills: i
         job = by_dial.get(fax.called)
         assert job is not None, f"a call to an unknown number {fax.called!r}"
         per_job.setdefault(job.id, []).append(fax)
-    duplicates = 0
+    duplicates = resumed = 0
     for job in jobs:
         sent = store.load_pages(job.id)
         seen: list[int] = []
@@ -312,10 +312,12 @@ def run_faxing_crash(tmp_path, n_messages: int, submit_kills: int, call_kills: i
                 assert idx[0] == seen[-1] and prev_completion != "OK", (job.id, seen, idx, prev_completion)
                 duplicates += 1
             seen += idx
+            resumed += idx[0] > 1
             prev_completion = fax.completion
         assert sorted(set(seen)) == list(range(1, job.pages_total + 1)), \
             f"job {job.id}: pages {seen} received, {job.pages_total} sent"
     assert duplicates <= len(kills)
+    assert resumed, "a retry after a kill resumed mid-document, at the first unconfirmed page"
 
     # -- reports: one success report per message, threaded to it.  A second copy is only
     # excused by a kill between the relay's 250 and the report being marked sent (the one
@@ -330,7 +332,7 @@ def run_faxing_crash(tmp_path, n_messages: int, submit_kills: int, call_kills: i
         assert copies and all(" sent (" in subject for _, subject in copies), (i, copies)
         assert len(copies) == 1 or (len(copies) == 2 and any(
             copies[0][0] - 1 <= at <= copies[1][0] + 1 for at, _ in kills)), (i, copies)
-    print(f"receptions={sum(len(v) for v in per_job.values())} resent_pages={duplicates}")
+    print(f"receptions={sum(len(v) for v in per_job.values())} resumed={resumed} resent_pages={duplicates}")
 
 
 def test_sigkill_while_faxing_faxes_each_message_exactly_once(tmp_path):
