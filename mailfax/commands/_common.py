@@ -25,3 +25,38 @@ def open_store(config: Config):
     from mailfax.store import Store
 
     return Store.open(config.storage)
+
+
+def rules_or_exit(args, config: Config):
+    """rules.yaml (``--rules`` or the config's ``rules:`` entry), or None after printing the error."""
+    from mailfax import rules as rules_mod
+
+    try:
+        return rules_mod.load_rules(getattr(args, "rules", None), config)
+    except ConfigError as e:
+        print(f"mailfax: {e}", file=sys.stderr)
+        return None
+
+
+def add_jobs_argument(parser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("jobs", metavar="JOB", type=int, nargs="+")
+
+
+def act_on_jobs(args, action: str, done: str) -> int:
+    """Run ``Store.<action>(job, now)`` for each JOB; it returns None or why it could not."""
+    import time
+
+    config = config_or_exit(args)
+    if config is None:
+        return 1
+    store = open_store(config)
+    status = 0
+    for job in args.jobs:
+        why = getattr(store, action)(job, time.time())
+        if why:
+            print(f"mailfax: {why}", file=sys.stderr)
+            status = 1
+        else:
+            print(f"job {job} {done}")
+    return status

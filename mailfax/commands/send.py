@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
-from mailfax.commands._common import add_config_argument, config_or_exit, open_store
+from mailfax.commands._common import add_config_argument, config_or_exit, open_store, rules_or_exit
 
 NAME = "send"
 HELP = "queue a fax from files"
@@ -56,18 +56,13 @@ def result_line(job) -> dict:
 
 def run(args) -> int:
     from mailfax import rules as rules_mod
-    from mailfax.config import ConfigError
     from mailfax.jobs import JobState
     from mailfax.smtp_in import job_settings
     from mailfax.store import Envelope, NewJob
 
     config = config_or_exit(args)
-    if config is None:
-        return 1
-    try:
-        rules = rules_mod.load_rules(args.rules, config)
-    except ConfigError as e:
-        print(f"mailfax: {e}", file=sys.stderr)
+    rules = rules_or_exit(args, config) if config is not None else None
+    if rules is None:
         return 1
     files = [Path(f) for f in args.files]
     for f in files:

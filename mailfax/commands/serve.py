@@ -10,7 +10,7 @@ import asyncio
 import logging
 import sys
 
-from mailfax.commands._common import add_config_argument, config_or_exit, open_store
+from mailfax.commands._common import add_config_argument, config_or_exit, open_store, rules_or_exit
 
 NAME = "serve"
 HELP = "run the gateway: SMTP listener and fax queue"
@@ -24,18 +24,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from mailfax import rules as rules_mod
-    from mailfax.config import ConfigError
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("mail.log").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     config = config_or_exit(args)
-    if config is None:
-        return 1
-    try:
-        rules = rules_mod.load_rules(args.rules, config)
-    except ConfigError as e:
-        print(f"mailfax: {e}", file=sys.stderr)
+    rules = rules_or_exit(args, config) if config is not None else None
+    if rules is None:
         return 1
     store = open_store(config)
     try:
