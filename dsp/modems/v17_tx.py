@@ -3,11 +3,15 @@
 What it does: sends the V.17 training sequence (optional TEP, segments 1-4; long or short
 train, §7 and Table 2/V.17), then the data, then the turn-off sequence (32 symbols of
 scrambled ones and 48 of silence, as spandsp sends), and stops.
-How: every symbol is made in one compiled per-sample loop that carries the scrambler
-(1 + x^-18 + x^-23, §3), the differential and convolutional encoders (trellis.py), a
-root-raised-cosine pulse shaper (25 % excess bandwidth, a polyphase bank of 10 phases
-since a baud is exactly 10/3 samples) and an 1800 Hz carrier whose phase repeats every
-40 samples. `_tx_block_py` is the plain-Python reference of the compiled loop.
+How: per block, a compiled loop makes the symbols the block needs (`_symbols`: the
+scrambler 1 + x^-18 + x^-23 of §3, the differential and convolutional encoders of
+trellis.py), then a compiled per-sample loop shapes them: a root-raised-cosine pulse
+(25 % excess bandwidth, a polyphase bank of 10 phases since a baud is exactly 10/3
+samples) on an 1800 Hz carrier whose phase repeats every 40 samples.  Both loops keep
+their state in locals (see `_symbols`).  `_tx_block_py` and `_symbols` are the
+plain-Python references of the compiled loops; `_next_symbol`, one symbol at a time on
+the state vector, is the reference sequence (the receiver uses it for its training
+targets) that `_symbols` must reproduce.
 Level: about -14 dBm0 (RMS ~3220), like every spandsp fax modem.
 """
 
@@ -111,6 +115,10 @@ def _sample_table() -> np.ndarray:
 
 SAMPLE_TABLE = _sample_table()
 GAIN = NOMINAL_RMS / np.sqrt(40.0 / 2)
+# Constants the compiled loop reads as globals (frozen into it) rather than as arguments:
+# every array argument costs the dispatcher a step on every call.
+TRAINING_POINTS = trellis.TRAINING_POINTS
+NEXT_STATE = trellis.NEXT_STATE
 
 
 def _scramble(st, bit):
@@ -186,43 +194,154 @@ def _next_symbol(st, bits, points, abcd, next_state):
     return points[code]
 
 
-def _tx_block_py(out, st, bits, symbuf, table, points, abcd, next_state, gain):
+def _symbols(st, bits, points, syms):
+    """Fill syms with the next symbols, as many `_next_symbol` calls would; returns the
+    number made (fewer than asked once the transmission is over).
+
+    The same sequence as `_next_symbol` (its reference), with the whole state in locals
+    stored back once: as array slots every bit paid loads and stores the compiler could
+    not keep in registers, about 5x the cost of the work itself."""
+    part = st[PART]
+    count = st[COUNT]
+    scr = st[SCR]
+    diff = st[DIFF]
+    conv = st[CONV]
+    abcd = st[ABCD]
+    pos = st[BITPOS]
+    nbits = st[NBITS]
+    short = st[SHORT]
+    made = 0
+    for j in range(syms.shape[0]):
+        if part == Part.DONE:
+            break
+        count += 1
+        if part == Part.TEP_TONE:
+            v = TRAINING_POINTS[0]
+            if count >= TEP_TONE:
+                part = Part.TEP_SILENCE
+                count = 0
+        elif part == Part.TEP_SILENCE:
+            v = 0j
+            if count >= TEP_SILENCE:
+                part = Part.SEG1
+                count = 0
+        elif part == Part.SEG1:
+            v = TRAINING_POINTS[(count - 1) & 1]
+            if count >= SEG1:
+                part = Part.SEG2
+                count = 0
+        elif part == Part.SEG2 or part == Part.SEG3:
+            b = 0
+            for i in range(2):
+                bit = 1
+                if part == Part.SEG3:
+                    bit = (BRIDGE_WORD >> ((((count - 1) & 7) << 1) + i)) & 1
+                s = (bit ^ (scr >> 17) ^ (scr >> 22)) & 1
+                scr = ((scr << 1) | s) & 0x7FFFFF
+                b = (b << 1) | s
+            if part == Part.SEG2:
+                abcd = SEG2_POINT[b]
+                if count >= (SEG2_SHORT if short else SEG2_LONG):
+                    part = Part.SEG4 if short else Part.SEG3
+                    count = 0
+            else:
+                abcd = (abcd + BRIDGE_STEP[b]) & 3
+                if count >= SEG3:
+                    part = Part.SEG4
+                    count = 0
+            v = TRAINING_POINTS[abcd]
+        elif part == Part.SHUTDOWN_SILENCE:
+            v = 0j
+            if count >= SHUTDOWN_SILENCE:
+                part = Part.DONE
+        else:                           # segment 4, data, turn-off ones
+            q = 0
+            for i in range(nbits):
+                bit = 1
+                if part == Part.DATA:
+                    if pos < bits.shape[0]:
+                        bit = bits[pos]
+                        pos += 1
+                    else:
+                        part = Part.SHUTDOWN_ONES
+                        count = 1
+                s = (bit ^ (scr >> 17) ^ (scr >> 22)) & 1
+                scr = ((scr << 1) | s) & 0x7FFFFF
+                q |= s << i
+            y = (diff + q) & 3
+            code = ((q >> 2) << 3) | (y << 1) | (conv & 1)
+            diff = y
+            conv = NEXT_STATE[conv, y]
+            if part == Part.SEG4 and count >= SEG4:
+                part = Part.DATA
+                count = 0
+            elif part == Part.SHUTDOWN_ONES and count >= SHUTDOWN_ONES:
+                part = Part.SHUTDOWN_SILENCE
+                count = 0
+            v = points[code]
+        syms[j] = v
+        made += 1
+    st[PART] = part
+    st[COUNT] = count
+    st[SCR] = scr
+    st[DIFF] = diff
+    st[CONV] = conv
+    st[ABCD] = abcd
+    st[BITPOS] = pos
+    return made
+
+
+def _tx_block_py(out, st, bits, symbuf, points):
     """Fill `out`; returns the number of samples made (fewer means finished).
 
-    symbuf holds the last FILTER_SYMBOLS symbols twice over (real parts, then imaginary
-    parts) so each sample is two straight dot products with the row of `table` for its
-    place in the 40-sample cycle (pulse phase and carrier phase folded together)."""
+    First the symbols the block needs (one per wrap of the baud phase, which steps 3/10
+    of a baud per sample), then per sample: symbuf holds the last FILTER_SYMBOLS symbols
+    twice over (real parts, then imaginary parts) so each sample is two straight dot
+    products with the row of SAMPLE_TABLE for its place in the 40-sample cycle (pulse
+    phase and carrier phase folded together).  Per-sample state lives in locals."""
+    n = out.shape[0]
+    if st[PART] == Part.DONE:
+        return 0
+    baud_phase = st[BAUD_PHASE]
+    syms = np.empty((baud_phase + 3 * n) // 10, dtype=np.complex128)
+    k = _symbols(st, bits, points, syms)
+    last = k if st[PART] == Part.DONE else -1   # after symbol `last` the sequence is over
     n2 = symbuf.shape[0] // 2
     nsym = n2 // 2
-    for i in range(out.shape[0]):
-        if st[PART] == Part.DONE:
-            return i
-        st[BAUD_PHASE] += 3
-        if st[BAUD_PHASE] >= 10:
-            st[BAUD_PHASE] -= 10
-            v = _next_symbol(st, bits, points, abcd, next_state)
-            p = st[FPOS] - 1
+    p = st[FPOS]
+    c = st[CPHASE]
+    j = 0
+    made = n
+    for i in range(n):
+        if j == last:
+            made = i
+            break
+        baud_phase += 3
+        if baud_phase >= 10:
+            baud_phase -= 10
+            v = syms[j]
+            j += 1
+            p -= 1
             if p < 0:
                 p = nsym - 1
-            st[FPOS] = p
             symbuf[p] = v.real
             symbuf[p + nsym] = v.real
             symbuf[n2 + p] = v.imag
             symbuf[n2 + p + nsym] = v.imag
-        p = st[FPOS]
-        c = st[CPHASE]
         acc = 0.0
-        for k in range(nsym):
-            acc += symbuf[p + k] * table[c, k] - symbuf[n2 + p + k] * table[c, nsym + k]
-        st[CPHASE] = c + 1 if c < 39 else 0
-        out[i] = int(round(acc * gain))
-    return out.shape[0]
+        for m in range(nsym):
+            acc += symbuf[p + m] * SAMPLE_TABLE[c, m] - symbuf[n2 + p + m] * SAMPLE_TABLE[c, nsym + m]
+        c = c + 1 if c < 39 else 0
+        out[i] = int(round(acc * GAIN))
+    st[BAUD_PHASE] = baud_phase
+    st[FPOS] = p
+    st[CPHASE] = c
+    return made
 
 
 def _compiled():
     g = dict(_tx_block_py.__globals__)
-    g["_scramble"] = njit(cache=True)(_scramble)
-    g["_next_symbol"] = njit(cache=True)(types.FunctionType(_next_symbol.__code__, g, "_next_symbol"))
+    g["_symbols"] = njit(cache=True)(types.FunctionType(_symbols.__code__, g, "_symbols"))
     return njit(cache=True)(types.FunctionType(_tx_block_py.__code__, g, "_tx_block"))
 
 
@@ -265,10 +384,9 @@ class V17Transmitter:
         self._st[BITPOS] = 0
 
     def transmit(self, n: int) -> np.ndarray:
-        out = np.zeros(n, dtype=np.int16)
-        made = self._fn(out, self._st, self._bits, self._symbuf, SAMPLE_TABLE,
-                        self._points, trellis.TRAINING_POINTS, trellis.NEXT_STATE, GAIN)
-        return out[:made]
+        out = np.empty(n, dtype=np.int16)
+        made = self._fn(out, self._st, self._bits, self._symbuf, self._points)
+        return out if made == n else out[:made]
 
     @property
     def finished(self) -> bool:

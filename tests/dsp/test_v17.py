@@ -8,10 +8,13 @@ The spandsp tests drive Debian's libspandsp2 (0.0.6) through ctypes
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+
 import numpy as np
 import pytest
 
-from dsp.modems import v17_rx, v17_tx
+from dsp.modems import trellis, v17_rx, v17_tx
 from dsp.modems.base import ModemStatus, Status
 from dsp.modems.v17 import RATES, V17Receiver, V17Transmitter
 from tests.support import spandsp as sp
@@ -78,6 +81,52 @@ def test_transmitter_compiled_equals_python_reference():
         tx.feed(_data(2, 600))
         outs.append(transmit_all(tx))
     assert np.array_equal(outs[0], outs[1])
+
+
+#: sha256 (first 16 hex digits) of the output of the transmitter as it was before the
+#: rewrite that keeps its state in locals (commit fdfe47c): rate, TEP, short train,
+#: block size, bits per burst -> samples and digest over a burst then a short-train one.
+RECORDED_TX = [
+    ((7200, False, False, 160, 3000), 19487, "99bf049a04137b1e"),
+    ((9600, True, False, 7, 2000), 17914, "0799e16575f0fd5a"),
+    ((12000, False, True, 160, 5000), 9480, "854101eae11e4040"),
+    ((14400, True, True, 333, 6000), 11240, "d18a5c09b885c07c"),
+]
+
+
+@pytest.mark.parametrize("cfg, samples, digest", RECORDED_TX)
+def test_transmitter_matches_recorded_output(cfg, samples, digest):
+    rate, tep, short, block, n = cfg
+    tx, h, total = V17Transmitter(rate, tep=tep, short_train=short), hashlib.sha256(), 0
+    for burst in range(2):
+        tx.feed(np.random.default_rng(rate + burst).integers(0, 2, n).astype(np.uint8))
+        while len(chunk := tx.transmit(block)) == block:
+            h.update(chunk.tobytes())
+            total += block
+        h.update(chunk.tobytes())
+        total += len(chunk)
+        tx.restart(short_train=True)
+    assert (total, h.hexdigest()[:16]) == (samples, digest)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_symbols_match_per_symbol_reference(compiled):
+    """The block symbol generator (compiled and plain) gives `_next_symbol`'s sequence."""
+    sym_fn = v17_tx._tx_block.py_func.__globals__["_symbols"] if compiled else v17_tx._symbols
+    for rate, tep, short, nbits in ((14400, True, False, 1001), (7200, False, True, 300)):
+        st = V17Transmitter(rate, tep=tep, short_train=short)._st
+        ref_st, bits = st.copy(), _data(rate, nbits)
+        ref = []
+        while ref_st[v17_tx.PART] != v17_tx.Part.DONE:
+            ref.append(v17_tx._next_symbol(ref_st, bits, trellis.CONSTELLATIONS[rate],
+                                           trellis.TRAINING_POINTS, trellis.NEXT_STATE))
+        got = []
+        for size in itertools.cycle((1, 13, 48)):
+            syms = np.empty(size, np.complex128)
+            got.extend(syms[:sym_fn(st, bits, trellis.CONSTELLATIONS[rate], syms)])
+            if st[v17_tx.PART] == v17_tx.Part.DONE:
+                break
+        assert np.array_equal(np.array(got), np.array(ref)) and np.array_equal(st, ref_st)
 
 
 # --- receiver: loopback ------------------------------------------------------------
