@@ -10,8 +10,9 @@ recipients become one job each, grouped under one message.
 
 How does it work?  ``250`` is sent only after the message file and the job rows are
 fsynced: `GroupCommit` spools each message file in a worker thread (so the event loop
-keeps serving other clients), then commits all messages spooled since the last batch
-with one directory fsync and one SQLite commit (`mailfax.store.Store.commit_batch`).  Any failure of ours answers 451 (transient: the client
+keeps serving other clients), and in the same thread commits all messages spooled
+since the last batch with one directory fsync and one SQLite commit
+(`mailfax.store.Store.commit_batch`).  Any failure of ours answers 451 (transient: the client
 retries), never 5xx: `handle_exception` catches what escapes (aiosmtpd's own default
 would be a 500, which an MTA bounces).
 """
@@ -22,6 +23,7 @@ import asyncio
 import hmac
 import logging
 import ssl
+import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -66,57 +68,69 @@ def decide_recipient(config: Config, rules: rules_mod.Rules, sender: rules_mod.S
     return NewJob(decision.number.e164, decision.dial, decision.rule.trunk, job_settings(decision, config))
 
 
+class _Slot:
+    """One message waiting in `GroupCommit`: its submission, spool file and outcome."""
+
+    __slots__ = ("item", "name", "result")
+
+    def __init__(self, item: Submission, name: str) -> None:
+        self.item, self.name = item, name
+        self.result: Accepted | BaseException | None = None
+
+
 class GroupCommit:
     """Queue messages durably from the event loop, batching their commits.
 
-    Each message's file is written and fdatasynced at once in a small thread pool (so the
-    fsyncs of concurrent messages overlap and share the filesystem's journal commit).
-    Then at most one `Store.commit_batch` runs at a time, in this committer's own thread:
-    messages spooled meanwhile wait and go together in the next batch, sharing its
-    directory fsync and SQLite commit.  Each caller gets its result only once its batch is
-    committed.  Own threads, so acceptance never queues behind conversions in the loop's
-    default executor.
+    One executor hop per message: a worker thread writes and fdatasyncs the message's
+    file (concurrent fsyncs overlap and share the filesystem's journal commit), then joins
+    the next batch.  Leader/follower commit: the first worker to find no commit running
+    takes every message spooled so far and runs `Store.commit_batch` for them (one
+    directory fsync, one SQLite commit); the others sleep on a condition until their
+    batch is done, or take the lead for the next one.  Each caller gets its result only
+    once its batch is committed.  Own threads, so acceptance never queues behind
+    conversions in the loop's default executor; each keeps one warm SQLite connection.
     """
 
-    SPOOL_THREADS = 4
+    THREADS = 8  # messages in flight at once (a batch is at most this many)
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._waiting: list[tuple[Submission, str, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
-        self._spool = ThreadPoolExecutor(max_workers=self.SPOOL_THREADS, thread_name_prefix="mailfax-spool")
-        self._commit = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailfax-commit")
-        weakref.finalize(self, self._spool.shutdown, wait=False)
-        weakref.finalize(self, self._commit.shutdown, wait=False)
+        self._cond = threading.Condition()
+        self._waiting: list[_Slot] = []
+        self._committing = False
+        self._pool = ThreadPoolExecutor(max_workers=self.THREADS, thread_name_prefix="mailfax-accept")
+        weakref.finalize(self, self._pool.shutdown, wait=False)
 
     async def accept(self, item: Submission) -> Accepted:
-        loop = asyncio.get_running_loop()
-        name = await loop.run_in_executor(self._spool, self.store.spool_message, item.raw)
-        fut = loop.create_future()
-        self._waiting.append((item, name, fut))
-        if self._writer is None:
-            self._writer = asyncio.ensure_future(self._write())
-        return await fut
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.accept_blocking, item)
 
-    async def _write(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._waiting:
+    def accept_blocking(self, item: Submission) -> Accepted:
+        """Spool ``item`` and return once a batch holding it is committed (raises its error)."""
+        slot = _Slot(item, self.store.spool_message(item.raw))
+        cond = self._cond
+        with cond:
+            self._waiting.append(slot)
+            while slot.result is None:
+                if self._committing:
+                    cond.wait()
+                    continue
+                self._committing = True
                 batch, self._waiting = self._waiting, []
-                entries = [(it, name) for it, name, _ in batch]
+                cond.release()
                 try:
-                    results: list = await loop.run_in_executor(self._commit, self.store.commit_batch, entries)
-                except Exception as e:  # nothing of the batch is queued
-                    results = [e] * len(batch)
-                for (_, _, fut), r in zip(batch, results):
-                    if fut.done():
-                        continue
-                    if isinstance(r, Exception):
-                        fut.set_exception(r)
-                    else:
-                        fut.set_result(r)
-        finally:
-            self._writer = None
+                    try:
+                        results: list = self.store.commit_batch([(s.item, s.name) for s in batch])
+                    except BaseException as e:  # nothing of the batch is queued
+                        results = [e] * len(batch)
+                finally:
+                    cond.acquire()
+                    self._committing = False
+                for s, r in zip(batch, results):
+                    s.result = r
+                cond.notify_all()
+        if isinstance(slot.result, BaseException):
+            raise slot.result
+        return slot.result
 
 
 @dataclass
