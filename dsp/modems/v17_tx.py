@@ -70,7 +70,8 @@ class Part(enum.IntEnum):
     DONE = 9
 
 
-# Slots of the int64 state vector.
+# Slots of the int64 state vector (FPOS is no longer used: the symbol history is a
+# straight array, see `_tx_block_py`; the slot stays so the others keep their numbers).
 PART, COUNT, SCR, DIFF, CONV, ABCD, BAUD_PHASE, FPOS, CPHASE, BITPOS, NBITS, SHORT = range(12)
 N_STATE = 12
 
@@ -291,50 +292,44 @@ def _symbols(st, bits, points, syms):
     return made
 
 
-def _tx_block_py(out, st, bits, symbuf, points):
+def _tx_block_py(out, st, bits, hist, points):
     """Fill `out`; returns the number of samples made (fewer means finished).
 
     First the symbols the block needs (one per wrap of the baud phase, which steps 3/10
-    of a baud per sample), then per sample: symbuf holds the last FILTER_SYMBOLS symbols
-    twice over (real parts, then imaginary parts) so each sample is two straight dot
-    products with the row of SAMPLE_TABLE for its place in the 40-sample cycle (pulse
-    phase and carrier phase folded together).  Per-sample state lives in locals."""
+    of a baud per sample), laid after `hist` (the last FILTER_SYMBOLS symbols, oldest
+    first) in one straight array; then each sample is a dot product of the newest
+    FILTER_SYMBOLS of them, newest first, with the row of SAMPLE_TABLE for its place in
+    the 40-sample cycle (pulse phase and carrier phase folded together).  Per-sample
+    state lives in locals; `hist` is refreshed once at the end."""
     n = out.shape[0]
     if st[PART] == Part.DONE:
         return 0
+    nsym = hist.shape[0]
     baud_phase = st[BAUD_PHASE]
-    syms = np.empty((baud_phase + 3 * n) // 10, dtype=np.complex128)
-    k = _symbols(st, bits, points, syms)
+    line = np.empty(nsym + (baud_phase + 3 * n) // 10, dtype=np.complex128)
+    line[:nsym] = hist
+    k = _symbols(st, bits, points, line[nsym:])
     last = k if st[PART] == Part.DONE else -1   # after symbol `last` the sequence is over
-    n2 = symbuf.shape[0] // 2
-    nsym = n2 // 2
-    p = st[FPOS]
+    re = line.real.copy()
+    im = line.imag.copy()
     c = st[CPHASE]
-    j = 0
+    top = nsym - 1                              # index of the newest symbol in `line`
     made = n
     for i in range(n):
-        if j == last:
+        if top - nsym + 1 == last:
             made = i
             break
         baud_phase += 3
         if baud_phase >= 10:
             baud_phase -= 10
-            v = syms[j]
-            j += 1
-            p -= 1
-            if p < 0:
-                p = nsym - 1
-            symbuf[p] = v.real
-            symbuf[p + nsym] = v.real
-            symbuf[n2 + p] = v.imag
-            symbuf[n2 + p + nsym] = v.imag
+            top += 1
         acc = 0.0
         for m in range(nsym):
-            acc += symbuf[p + m] * SAMPLE_TABLE[c, m] - symbuf[n2 + p + m] * SAMPLE_TABLE[c, nsym + m]
+            acc += re[top - m] * SAMPLE_TABLE[c, m] - im[top - m] * SAMPLE_TABLE[c, nsym + m]
         c = c + 1 if c < 39 else 0
         out[i] = int(round(acc * GAIN))
+    hist[:] = line[top - nsym + 1:top + 1]
     st[BAUD_PHASE] = baud_phase
-    st[FPOS] = p
     st[CPHASE] = c
     return made
 
@@ -375,7 +370,7 @@ class V17Transmitter:
         st[NBITS] = trellis.BITS_PER_SYMBOL[self.rate]
         st[SHORT] = int(short_train)
         self._st = st
-        self._symbuf = np.zeros(4 * FILTER_SYMBOLS)
+        self._hist = np.zeros(FILTER_SYMBOLS, dtype=np.complex128)
         self._bits = np.zeros(0, dtype=np.uint8)
 
     def feed(self, bits: np.ndarray) -> None:
@@ -385,7 +380,7 @@ class V17Transmitter:
 
     def transmit(self, n: int) -> np.ndarray:
         out = np.empty(n, dtype=np.int16)
-        made = self._fn(out, self._st, self._bits, self._symbuf, self._points)
+        made = self._fn(out, self._st, self._bits, self._hist, self._points)
         return out if made == n else out[:made]
 
     @property
