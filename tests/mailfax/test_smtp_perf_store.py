@@ -110,3 +110,27 @@ def test_concurrent_clients_are_all_queued_once(tmp_path):
     assert codes == [250] * 32
     assert store.message_count() == 8 * 3 + 1 and len(store.jobs()) == 25
     assert len(list(store.msg_dir.iterdir())) == 25
+
+
+def test_group_commit_failure_reaches_every_waiter_and_the_next_batch_commits(tmp_path):
+    """A failed batch commit raises in each of its callers (451 at SMTP), leaves no file,
+    and does not wedge the leader/follower hand-over: the next messages are queued."""
+    import sqlite3
+
+    store = Store(tmp_path / "q.sqlite", tmp_path / "spool")
+    gc = GroupCommit(store)
+    other = sqlite3.connect(tmp_path / "q.sqlite", isolation_level=None)
+    other.execute("ALTER TABLE jobs RENAME TO jobs_away")  # every INSERT INTO jobs now fails
+
+    async def batch(ids):
+        return await asyncio.gather(*(gc.accept(sub(f"<{i}@b>", f"+49301{i:03d}")) for i in ids),
+                                    return_exceptions=True)
+
+    failed = asyncio.run(batch(range(6)))
+    assert all(isinstance(r, sqlite3.OperationalError) for r in failed)
+    assert store.message_count() == 0 and list(store.msg_dir.iterdir()) == []
+    other.execute("ALTER TABLE jobs_away RENAME TO jobs")
+    other.close()
+    done = asyncio.run(batch(range(6)))
+    assert all(isinstance(r, Accepted) and not r.duplicate for r in done)
+    assert store.message_count() == 6 and len(list(store.msg_dir.iterdir())) == 6
