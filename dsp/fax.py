@@ -170,6 +170,8 @@ class FaxTerminal:
         self._fast_cache: dict = {}
         self._fast_trained = False
         self._far_carrier = False
+        self._v21_framed = False  # HDLC flags heard since V.21's carrier came up
+        self._v21_good = False  # and a good frame
         self.samples_in = 0
         self._apply()
 
@@ -229,19 +231,36 @@ class FaxTerminal:
             if isinstance(item, ModemStatus):
                 if item.status in (Status.CARRIER_UP, Status.CARRIER_DOWN):
                     self._far_carrier = item.status is Status.CARRIER_UP
+                    if self._v21_framed and not self._v21_good and self._turn is Turn.V21 \
+                            and self._tx is None:
+                        # Flags, then no good frame before the carrier ended: the frame
+                        # was lost on the way (bits lost in the flags can make seven 1s,
+                        # an abort that swallows the frame).  T.30 hears a frame in error.
+                        self.session.receive_frame(b"", False)
+                    self._v21_framed = self._v21_good = False
                 status = _STATUS.get(item.status)
                 if status is not None and self._turn is Turn.V21 and self._tx is None:
                     self.session.front_end_status(status)
                 continue
+            damaged = self._v21_hdlc.damaged
             for ev in self._v21_hdlc.feed(item):
                 if isinstance(ev, HdlcFrame):
                     if self._turn is Turn.BOTH:
                         if not ev.crc_ok:
                             continue  # no framing yet: flag-bounded noise, not V.21
                         self._take_turn(Turn.V21)
+                    self._v21_good = self._v21_good or ev.crc_ok
                     self.session.receive_frame(ev.data, ev.crc_ok)
-                elif ev is HdlcEvent.FRAMING_OK and self._turn is Turn.BOTH:
-                    self._take_turn(Turn.V21)
+                elif ev is HdlcEvent.FRAMING_OK:
+                    self._v21_framed = True
+                    if self._turn is Turn.BOTH:
+                        self._take_turn(Turn.V21)
+            if self._v21_hdlc.damaged > damaged and self._v21_framed and self._turn is Turn.V21:
+                # After real framing, a frame-sized run that is not whole octets: a frame
+                # that lost bits (a lost packet drops 6).  T.30 hears a frame in error, so
+                # a receiver answers CRP (T.30 §5.3.6.2.10) rather than wait for the
+                # command to come again after T4 — a try the transmitter need not spend.
+                self.session.receive_frame(b"", False)
         self._apply()
 
     def _take_turn(self, turn: Turn) -> None:

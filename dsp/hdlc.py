@@ -194,8 +194,8 @@ class HdlcEvent(enum.Enum):
 
 
 # Receiver state slots (int64 array) and event kinds.
-_ONES, _IN_FRAME, _NBITS, _ACC, _FLEN, _ZERO_TAKEN, _FLAGS_IN_ROW, _FRAMING_OK, _DROPPED = range(9)
-_N_STATE = 9
+_ONES, _IN_FRAME, _NBITS, _ACC, _FLEN, _ZERO_TAKEN, _FLAGS_IN_ROW, _FRAMING_OK, _DROPPED, _DAMAGED = range(10)
+_N_STATE = 10
 _EV_BAD_FRAME, _EV_GOOD_FRAME, _EV_FRAMING_OK, _EV_ABORT = 0, 1, 2, 3
 
 
@@ -253,6 +253,8 @@ def _deframe(bits, st, frame, min_bits, max_octets, framing_ok_flags, crc_table,
                         st[_FLAGS_IN_ROW] = 0
                         if data_bits % 8 != 0 or data_bits < min_bits:
                             st[_DROPPED] += 1
+                            if data_bits >= min_bits:
+                                st[_DAMAGED] += 1
                         else:
                             n = data_bits // 8
                             crc = 0xFFFF
@@ -309,7 +311,9 @@ class HdlcReceiver:
     as "an HDLC signal is being received"), or on a frame with a good FCS; it is reported
     again only after an abort or `restart`.  Frames that are not a whole number of
     octets, shorter than `min_octets` (FCS included) or longer than `max_octets` are
-    dropped silently (noise between flags looks like that); `dropped` counts them."""
+    dropped silently (noise between flags looks like that); `dropped` counts them, and
+    `damaged` those of them at least `min_octets` long but not whole octets (a frame
+    that lost or gained bits on the way, e.g. a lost VoIP packet in a V.21 frame)."""
 
     def __init__(self, *, framing_ok_flags: int = 4, min_octets: int = 4, max_octets: int = 1024) -> None:
         self._framing_ok_flags = framing_ok_flags
@@ -326,6 +330,10 @@ class HdlcReceiver:
     @property
     def dropped(self) -> int:
         return int(self._st[_DROPPED])
+
+    @property
+    def damaged(self) -> int:
+        return int(self._st[_DAMAGED])
 
     def feed(self, bits: np.ndarray) -> list[Frame | HdlcEvent]:
         b = np.asarray(bits, np.uint8)
