@@ -235,8 +235,8 @@ class FaxTerminal:
                             and self._tx is None:
                         # Flags, then no good frame before the carrier ended: the frame
                         # was lost on the way (bits lost in the flags can make seven 1s,
-                        # an abort that swallows the frame).  T.30 hears a frame in error.
-                        self.session.receive_frame(b"", False)
+                        # an abort that swallows the frame).
+                        self.session.reply_damaged()
                     self._v21_framed = self._v21_good = False
                 status = _STATUS.get(item.status)
                 if status is not None and self._turn is Turn.V21 and self._tx is None:
@@ -257,10 +257,8 @@ class FaxTerminal:
                         self._take_turn(Turn.V21)
             if self._v21_hdlc.damaged > damaged and self._v21_framed and self._turn is Turn.V21:
                 # After real framing, a frame-sized run that is not whole octets: a frame
-                # that lost bits (a lost packet drops 6).  T.30 hears a frame in error, so
-                # a receiver answers CRP (T.30 §5.3.6.2.10) rather than wait for the
-                # command to come again after T4 — a try the transmitter need not spend.
-                self.session.receive_frame(b"", False)
+                # that lost bits (a lost packet drops 6 of them).
+                self.session.reply_damaged()
         self._apply()
 
     def _take_turn(self, turn: Turn) -> None:

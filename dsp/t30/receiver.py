@@ -177,9 +177,7 @@ class ReceiverStates:
             return True
         if isinstance(ev, Frame):
             return self._rx_await_pmc(ev)  # the image never arrived; answer what follows
-        # A V.21 command heard in error (our PPR/MCF was lost and the PPS repeated, hit
-        # by a lost packet): the carrier's end is left to the CRP rule (T.30 §5.3.6.2.10).
-        return ev is FrontEnd.CARRIER_DOWN and not self._bad_since_carrier
+        return ev is FrontEnd.CARRIER_DOWN
 
     def _enter_rx_page(self) -> None:
         self._timers.stop(Timer.T2)

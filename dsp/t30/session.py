@@ -44,6 +44,10 @@ from dsp.t30.states import BAD_FRAME, PHASE_OF, State
 from dsp.t30.timers import SAMPLE_RATE, Timer, Timers, ms
 
 MAX_TRIES = 3  # T.30 §5.3.2: a command is sent at most three times
+# Repeats that do not count against MAX_TRIES because the far end did answer but its
+# frame was lost on the line (a lost VoIP packet in a 1 s PPR); a backstop like
+# spandsp's MAX_RESPONSE_TRIES, so a command goes out at most 3 + 3 times.
+MAX_FREE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class T30Session(SenderStates, ReceiverStates):
         self._optional: list[Frame] = []
         self._resend: Callable[[], None] | None = None
         self._tries = 0
+        self._reply_damaged = False  # a response came but its frame was lost on the line
+        self._free_retries = 0
         self._last_response: tuple[bytes, ...] = ()
         self._rx_carrier = False
         self._t4_extended = False
@@ -140,6 +146,13 @@ class T30Session(SenderStates, ReceiverStates):
             return
         self._dispatch(parsed)
         self._optional = []
+
+    def reply_damaged(self) -> None:
+        """The front end heard HDLC framing whose frame it lost (bits missing: not whole
+        octets, or an abort inside the flags) — while we wait for a response, proof that
+        the far end answered and the line lost it, so the repeat at T4 is not counted."""
+        if not self.finished and not self._tx_busy and self._waiting_for_response():
+            self._reply_damaged = True
 
     def receive_image_bits(self, bits: np.ndarray) -> None:
         """Non-ECM bits from the fast modem (TCF or page), first bit first."""
@@ -215,7 +228,9 @@ class T30Session(SenderStates, ReceiverStates):
             elif event.fcf is FCF.CRP and self._resend is not None and self._waiting_for_response():
                 self._retry(count=False)
         elif event is Timer.T4 and self._waiting_for_response():
-            self._retry()
+            free = self._reply_damaged and self._free_retries < MAX_FREE_RETRIES
+            self._free_retries += free
+            self._retry(count=not free)
         elif event is Timer.T2:
             self._disconnect(Completion.T2_EXPIRED)
         elif event is Timer.T5:
@@ -275,6 +290,8 @@ class T30Session(SenderStates, ReceiverStates):
         T4 expiry or CRP repeats it, three times in all."""
         if fresh:
             self._tries = 0
+            self._free_retries = 0
+        self._reply_damaged = False
         self._resend = send
         self._tries += 1
         send()
@@ -284,6 +301,7 @@ class T30Session(SenderStates, ReceiverStates):
             self._disconnect(self._no_response_completion())
             return
         self.stats.command_repeats += 1
+        self._reply_damaged = False
         if count:
             self._tries += 1
         assert self._resend is not None
