@@ -38,6 +38,7 @@ from mailfax.delivery import DeliveryError, archive, deliver_imap, deliver_smtp
 from mailfax.fax_email import attachment_name, build_alert_email, build_fax_email
 from mailfax.received import (DeliveryRecord, DeliveryState, NewDelivery, ReceivedFax, ReceivedStore, TargetKind)
 from mailfax.rules_in import CallDecision, ImapTarget, InboundRule, InboundRules, decide_call, decide_tsi, route_fax
+from mailfax.waiting import sleep_until
 
 log = logging.getLogger("mailfax.inbound")
 
@@ -216,12 +217,7 @@ class InboundService:
                 log.exception("delivery step failed; retrying")
                 due = None
             delay = self.poll if due is None else min(self.poll, max(0.0, due - self.clock()))
-            self.wake.clear()
-            waiter = asyncio.ensure_future(self.wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+            await sleep_until(self.wake, stop, delay)
 
 
 def build_service(config: Config, rules, *, clock: Callable[[], float] = time.time) -> InboundService:

@@ -30,6 +30,7 @@ from mailfax.mime import MimeProblem, parse_message
 from mailfax.reports import build_report
 from mailfax.rules import BodyUse
 from mailfax.store import JobRecord, Store
+from mailfax.waiting import sleep_until
 
 if TYPE_CHECKING:
     from dsp.t4.page import Page
@@ -347,12 +348,7 @@ class QueueRunner:
                 log.exception("queue step failed; retrying")
                 due = None
             delay = self.poll if due is None else min(self.poll, max(0.0, due - self.clock()))
-            self.wake.clear()
-            waiter = asyncio.ensure_future(self.wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+            await sleep_until(self.wake, stop, delay)
         for t in list(self.calls.values()):
             t.cancel()
 

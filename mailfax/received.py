@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from mailfax.store import write_durably
+from mailfax.store import ThreadLocalDb, write_durably
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS received_faxes (
@@ -205,7 +205,7 @@ class FaxRecord:
     meta: dict[str, Any] = field(repr=False)
 
 
-class ReceivedStore:
+class ReceivedStore(ThreadLocalDb):
     """Received faxes and their delivery rows (see the module docstring)."""
 
     def __init__(self, db_path: Path, spool_dir: Path, *, domain: str = "mailfax.localhost") -> None:
@@ -223,22 +223,6 @@ class ReceivedStore:
         """Open the store for a `mailfax.config.StorageConfig` (the queue DB, the spool)."""
         return cls(storage.queue_db, storage.spool_dir, **kw)
 
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        return db
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
 
     def new_message_id(self) -> str:
         return f"<fax.{uuid.uuid4().hex}@{self.domain}>"

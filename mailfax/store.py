@@ -154,7 +154,32 @@ def write_durably(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-class Store:
+class ThreadLocalDb:
+    """One SQLite connection per thread to ``self.db_path`` (WAL, synchronous=FULL, so a
+    commit is on disk when it returns); subclasses set ``db_path`` and ``_local``."""
+
+    db_path: Path
+    _local: threading.local
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+class Store(ThreadLocalDb):
     """The queue database and spool directory (see the module docstring)."""
 
     def __init__(self, db_path: Path, spool_dir: Path) -> None:
@@ -174,22 +199,6 @@ class Store:
         """Open the store named by a `mailfax.config.StorageConfig`."""
         return cls(storage.queue_db, storage.spool_dir)
 
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        return db
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
 
     # ------------------------------------------------------------ acceptance
 
