@@ -155,6 +155,26 @@ class Postfix:
         return [line for line in out.splitlines() if line.strip()]
 
 
+def port_busy(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def stop_stale_dovecots(port: int) -> None:
+    """Stop Dovecots that an interrupted earlier test run left holding `port`."""
+    if not port_busy(port):
+        return
+    for conf in Path("/var/tmp").glob("mailfax-dovecot-*/dovecot.conf"):
+        if f"port = {port}\n" in conf.read_text(errors="replace"):
+            subprocess.run(["doveadm", "-c", str(conf), "stop"], capture_output=True)
+    deadline = time.monotonic() + 5
+    while port_busy(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 @dataclass
 class Dovecot:
     """A standalone Dovecot IMAP server over the Postfix Maildirs (plain LOGIN, no TLS)."""
@@ -215,6 +235,7 @@ userdb {{
         (self.workdir / "state").mkdir(exist_ok=True)
 
     def start(self) -> None:
+        stop_stale_dovecots(self.port)
         self.write_config()
         log = self.workdir / "start.log"
         with open(log, "wb") as out:  # the daemon keeps its std fds: never a pipe we wait on
