@@ -254,16 +254,21 @@ def _dial(node: Node) -> DialPolicy:
     )
 
 
-def _header(node: Node, default: str) -> str:
-    text = node.str(default, what="a header format")
+def template(node: Node, default: str, fields: tuple[str, ...], what: str) -> str:
+    """A ``str.format`` template whose placeholders are all among `fields`."""
+    text = node.str(default, what=what)
     try:
         names = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
     except ValueError:
-        raise node.fail("a header format with {field} placeholders") from None
+        raise node.fail(f"{what} with {{field}} placeholders") from None
     for name in names:
-        if name not in TTI_FIELDS:
-            raise node.fail(f"placeholders among {', '.join('{' + f + '}' for f in TTI_FIELDS)}", name)
+        if name not in fields:
+            raise node.fail(f"placeholders among {', '.join('{' + f + '}' for f in fields)}", name)
     return text
+
+
+def _header(node: Node, default: str) -> str:
+    return template(node, default, TTI_FIELDS, "a header format")
 
 
 def _rule(node: Node, index: int, config: Config) -> Rule:

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import enum
 import re
-import string
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from mailfax.config import ADDRESS_RE, HOST_RE, Config, ConfigError, Node
+from mailfax.rules import template
 
 FORMATS = ("pdf", "tiff", "ps")
 SUBJECT_FIELDS = ("sender", "tsi", "caller_id", "caller_name", "called", "pages", "fax_id", "date", "time",
@@ -208,15 +208,7 @@ def _folder(node: Node, default: str) -> str:
 
 
 def _subject(node: Node) -> str:
-    text = node.str(DEFAULT_SUBJECT, what="a subject template")
-    try:
-        names = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
-    except ValueError:
-        raise node.fail("a subject template with {field} placeholders") from None
-    for name in names:
-        if name not in SUBJECT_FIELDS:
-            raise node.fail(f"placeholders among {', '.join('{' + f + '}' for f in SUBJECT_FIELDS)}", name)
-    return text
+    return template(node, DEFAULT_SUBJECT, SUBJECT_FIELDS, "a subject template")
 
 
 def _rule(node: Node, index: int, config: Config, base: Path) -> InboundRule:
