@@ -1,7 +1,7 @@
 """The SMTP listener: mail to ``NUMBER@fax.domain`` in, durable fax jobs out.
 
 What does it do?  An aiosmtpd handler (`FaxHandler`) and the server factory around it
-(`smtp_factory`): ESMTP with SIZE, STARTTLS when a certificate is configured, AUTH
+(`smtp_factory`, with `mailfax.smtp_data`'s chunked DATA reader): ESMTP with SIZE, STARTTLS when a certificate is configured, AUTH
 PLAIN/LOGIN only over TLS (aiosmtpd's ``auth_require_tls``).  Each RCPT is decided at once
 (`mailfax.rules.decide`): not our domain -> 550 relaying denied; a bad number -> 553; a
 sender no rule lets through or a number the rule denies -> 550 with the reason.  DATA is
@@ -37,6 +37,7 @@ from mailfax.addresses import NotOurs, parse_recipient
 from mailfax.config import Config
 from mailfax.jobs import JobSettings
 from mailfax.mime import MimeProblem, check_message
+from mailfax.smtp_data import FastDataSMTP
 from mailfax.store import Accepted, Envelope, NewJob, Store, Submission
 
 log = logging.getLogger("mailfax.smtp")
@@ -263,7 +264,7 @@ def smtp_kwargs(config: Config) -> dict:
 
 def smtp_factory(handler: FaxHandler, config: Config) -> Callable[[], SMTP]:
     kwargs = smtp_kwargs(config)
-    return lambda: SMTP(handler, **kwargs)
+    return lambda: FastDataSMTP(handler, **kwargs)
 
 
 async def start_server(handler: FaxHandler, config: Config) -> asyncio.AbstractServer:

@@ -14,7 +14,6 @@ import time
 import uuid
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from mailfax.config import load_config
 from mailfax.jobs import JobState
@@ -26,6 +25,7 @@ from mailfax.store import Store
 from tests.support import mailfax_samples as samples
 from tests.support import mailservers
 from tests.support.standin_fax_sender import StandInFaxSender
+from tests.support.smtp_controller import FaxController
 
 pytestmark = pytest.mark.servers
 
@@ -54,7 +54,7 @@ def gateway(tmp_path, postfix):
     store = Store.open(config.storage)
     kw = smtp_kwargs(config)
     ident = kw.pop("hostname")
-    ctl = Controller(FaxHandler(config, load_rules(None, config), store), hostname="127.0.0.1", port=port,
+    ctl = FaxController(FaxHandler(config, load_rules(None, config), store), hostname="127.0.0.1", port=port,
                      server_hostname=ident, **kw)
     ctl.start()
     postfix.transports["fax.test"] = f"smtp:[127.0.0.1]:{port}"

@@ -29,7 +29,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from mailfax.config import load_config
 from mailfax.jobs import JobState
@@ -38,6 +37,7 @@ from mailfax.smtp_in import FaxHandler, smtp_kwargs
 from mailfax.store import Store
 from tests.support import mailfax_samples as samples
 from tests.support import mailservers
+from tests.support.smtp_controller import FaxController
 
 pytestmark = pytest.mark.servers
 
@@ -140,7 +140,7 @@ def listener(tmp_path, postfix):
     store = Store.open(config.storage)
     kw = smtp_kwargs(config)
     ident = kw.pop("hostname")
-    ctl = Controller(FaxHandler(config, load_rules(None, config), store), hostname="127.0.0.1", port=port,
+    ctl = FaxController(FaxHandler(config, load_rules(None, config), store), hostname="127.0.0.1", port=port,
                      server_hostname=ident, **kw)
     ctl.start()
     # contrib/postfix/transport, as the how-to says (with this test's port)

@@ -12,7 +12,6 @@ import ssl
 import subprocess
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from mailfax.config import load_config
 from mailfax.jobs import JobState
@@ -20,6 +19,7 @@ from mailfax.rules import load_rules
 from mailfax.smtp_in import FaxHandler, smtp_kwargs
 from mailfax.store import Store
 from tests.support import mailfax_samples as samples
+from tests.support.smtp_controller import FaxController
 
 T0 = 1_700_000_000.0
 
@@ -73,7 +73,7 @@ rules: rules.yaml
     handler = FaxHandler(config, load_rules(None, config), store, clock=lambda: T0)
     kw = smtp_kwargs(config)
     ident = kw.pop("hostname")
-    ctl = Controller(handler, hostname="127.0.0.1", port=port, server_hostname=ident, **kw)
+    ctl = FaxController(handler, hostname="127.0.0.1", port=port, server_hostname=ident, **kw)
     ctl.start()
     yield port, store
     ctl.stop()
@@ -243,7 +243,7 @@ def test_require_tls_refuses_mail_before_starttls(tmp_path, cert):
     store = Store.open(config.storage)
     kw = smtp_kwargs(config)
     ident = kw.pop("hostname")
-    ctl = Controller(FaxHandler(config, load_rules(None, config), store), hostname="127.0.0.1", port=port,
+    ctl = FaxController(FaxHandler(config, load_rules(None, config), store), hostname="127.0.0.1", port=port,
                      server_hostname=ident, **kw)
     ctl.start()
     try:

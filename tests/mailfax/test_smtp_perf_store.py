@@ -11,7 +11,6 @@ import shutil
 import smtplib
 import threading
 
-from aiosmtpd.controller import Controller
 
 from mailfax.config import load_config
 from mailfax.jobs import JobSettings
@@ -20,6 +19,7 @@ from mailfax.smtp_in import FaxHandler, GroupCommit, smtp_kwargs
 from mailfax.store import Accepted, Envelope, NewJob, Store, Submission
 from tests.mailfax.test_smtp_in import free_port
 from tests.support import mailfax_samples as samples
+from tests.support.smtp_controller import FaxController
 
 T0 = 1_700_000_000.0
 
@@ -78,7 +78,7 @@ def test_concurrent_clients_are_all_queued_once(tmp_path):
                                      f"storage: {{data_dir: {tmp_path / 'data'}}}\n")
     config = load_config(tmp_path / "m.yaml")
     store = Store.open(config.storage)
-    ctl = Controller(FaxHandler(config, load_rules(None, config), store, clock=lambda: T0),
+    ctl = FaxController(FaxHandler(config, load_rules(None, config), store, clock=lambda: T0),
                      hostname="127.0.0.1", port=port, **{k: v for k, v in smtp_kwargs(config).items() if k != "hostname"})
     ctl.start()
     codes, lock = [], threading.Lock()
