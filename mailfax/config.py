@@ -296,6 +296,27 @@ class RecordingConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """``retention:``: how long finished work is kept before ``mailfax cleanup`` (and the
+    daily pass in ``serve``) removes it, like HylaFAX's faxcron/faxqclean.  0 keeps forever.
+    Only finished work ages out: a job still queued or a fax not yet delivered is never removed."""
+
+    jobs: float = 30 * 86400.0          # done/failed/cancelled jobs: rows, spooled message, pages
+    received: float = 30 * 86400.0      # received faxes once delivered (or given up and alerted)
+    session_logs: float = 30 * 86400.0  # per-call session logs
+    recordings: float = 7 * 86400.0     # call recordings (WAV)
+
+
+@dataclass(frozen=True)
+class ShutdownConfig:
+    """``shutdown: {grace: 2m}``: on SIGTERM, how long calls in progress may run to their end
+    before they are hung up (a second SIGTERM or SIGINT hangs up at once).  New mail and new
+    calls are refused from the first signal."""
+
+    grace: float = 120.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole server configuration, as loaded (see module docstring)."""
 
@@ -314,6 +335,8 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     iax: IaxConfig = IaxConfig()
     recording: RecordingConfig = RecordingConfig()
+    retention: RetentionConfig = RetentionConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
 
     def imap_account(self, name: str) -> ImapAccount | None:
         return next((a for a in self.imap_accounts if a.name == name), None)
@@ -551,6 +574,20 @@ def parse_recording(node: Node, base: Path) -> RecordingConfig:
                            calls=node.child("calls").choice(("all", "failed"), "all"), max_length=length)
 
 
+def parse_retention(node: Node, base: Path) -> RetentionConfig:
+    """``retention: {jobs: 30d, received: 30d, session_logs: 30d, recordings: 7d}`` (0: keep)."""
+    keys = ("jobs", "received", "session_logs", "recordings")
+    node.mapping(keys)
+    d = RetentionConfig()
+    return RetentionConfig(**{k: node.child(k).duration(getattr(d, k)) for k in keys})
+
+
+def parse_shutdown(node: Node, base: Path) -> ShutdownConfig:
+    """``shutdown: {grace: 2m}``."""
+    node.mapping(("grace",))
+    return ShutdownConfig(grace=node.child("grace").duration(ShutdownConfig.grace))
+
+
 #: top-level key -> (Config field, parser).  One function per section; add new sections here.
 SECTIONS: dict[str, tuple[str, Callable[[Node, Path], Any]]] = {
     "smtp": ("smtp", parse_smtp),
@@ -567,6 +604,8 @@ SECTIONS: dict[str, tuple[str, Callable[[Node, Path], Any]]] = {
     "metrics": ("metrics", parse_metrics),
     "iax": ("iax", parse_iax),
     "recording": ("recording", parse_recording),
+    "retention": ("retention", parse_retention),
+    "shutdown": ("shutdown", parse_shutdown),
 }
 
 
@@ -644,4 +683,6 @@ def describe(config: Config) -> dict[str, Any]:
         "recording": {"enabled": config.recording.enabled, "calls": config.recording.calls,
                       "dir": str(config.recording.directory(config.storage.data_dir)),
                       "max_length": config.recording.max_length},
+        "retention": dict(vars(config.retention)),
+        "shutdown": dict(vars(config.shutdown)),
     }
