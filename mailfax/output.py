@@ -1,8 +1,8 @@
 """Pages to documents: PDF, TIFF-F, PostScript and a PNG thumbnail of page 1.
 
-- PDF: each page is coded as T.6 (G4) by dsp.t4, wrapped as a one-page TIFF and embedded
-  by img2pdf without re-encoding (lossless and small); the page size in points comes from
-  the pixel count and each axis's own resolution, so 204x98 pages are not double height.
+- PDF: each page is coded as T.6 (G4) by dsp.t4 and embedded as is (`mailfax.pdfg4`,
+  lossless and small); the page size in points comes from the pixel count and each axis's
+  own resolution, so 204x98 pages are not double height.
 - TIFF: TIFF Class F written by `mailfax.tiff` with our T.4/T.6 encoder.
 - PostScript: Level 2, each page an `image` fed through ASCII85 and CCITTFaxDecode (G4).
 - PNG: a greyscale thumbnail of page 1 at the page's true aspect ratio.
@@ -56,10 +56,10 @@ def write_document(pages: Sequence[Page], fmt: OutputFormat, *, compression: str
 
 def to_pdf(pages: Sequence[Page]) -> bytes:
     """A PDF with each page embedded as a G4 image at its physical size."""
-    import img2pdf
+    from dsp.t4 import encode_page
+    from mailfax.pdfg4 import G4Page, pdf_from_g4
 
-    singles = [tiff.write_tiff([tiff.encode_tiff_page(p, "mmr")]) for p in pages]
-    return img2pdf.convert(singles)
+    return pdf_from_g4([G4Page(encode_page(p, "mmr"), p.width, p.height, p.x_res, p.y_res) for p in pages])
 
 
 def to_postscript(pages: Sequence[Page]) -> bytes:

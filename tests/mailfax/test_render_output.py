@@ -100,3 +100,21 @@ def test_format_from_suffix():
     assert format_for_path("a.tif") is format_for_path("a.tiff") is OutputFormat.TIFF
     assert format_for_path("a.ps") is OutputFormat.POSTSCRIPT and format_for_path("a.png") is OutputFormat.PNG
     assert format_for_path("a.doc") is None and format_for_path("dir.pdf/file") is None
+
+
+def test_pdf_structure_is_clean_for_strict_readers():
+    """The hand-written PDF (`mailfax.pdfg4`): a strict pypdf and poppler's pdfinfo read it
+    with no repair (correct xref offsets, lengths and trailer)."""
+    import shutil
+    import subprocess
+
+    import pypdf
+
+    pages = fax_pages("a4", "fine", n=3)
+    pdf = output.to_pdf(pages)
+    reader = pypdf.PdfReader(io.BytesIO(pdf), strict=True)
+    assert len(reader.pages) == 3 and reader.metadata["/Producer"] == "mailfax"
+    if shutil.which("pdfinfo"):
+        r = subprocess.run(["pdfinfo", "-"], input=pdf, capture_output=True, timeout=30)
+        assert r.returncode == 0 and r.stderr == b"", r.stderr
+        assert b"Pages:           3" in r.stdout
