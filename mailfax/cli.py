@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "enqueue": ("mailfax.commands.enqueue", "queue one message from stdin (MTA pipe transport); sysexits status"),
     "status": ("mailfax.commands.status", "show trunks, active calls, queue counts and recent failures"),
     "faxterm": ("mailfax.commands.faxterm", "run one fax terminal over raw audio (lock-step test peer)"),
+    "cleanup": ("mailfax.commands.cleanup", "remove finished jobs, delivered faxes, old logs and recordings"),
     "demo": ("mailfax.commands.demo", "fax a document to yourself over the built-in loopback line"),
 }
 

@@ -392,3 +392,52 @@ class ReceivedStore(ThreadLocalDb):
                     (DeliveryState.PENDING.value, now, now, now, self.new_message_id(), d.id, d.state.value))
             n += cur.rowcount
         return n
+
+    # ------------------------------------------------------------ retention (mailfax.retention)
+
+    def remove_expired(self, before: float, *, limit: int | None = 500,
+                       dry_run: bool = False) -> list[FaxRecord]:
+        """Delete up to ``limit`` faxes received at or before ``before`` whose every delivery
+        is final (delivered, or failed with the fax master's alert queued and itself final)
+        and last changed at or before ``before``, with their delivery rows, in one committed
+        transaction; returns the faxes deleted.  A fax with a delivery pending, under way or
+        redelivered since is never removed.  Their files (`files_of`) are the caller's to
+        delete after this returns: a crash in between leaves only unreferenced files, which
+        `orphan_files` finds.  ``dry_run`` rolls back: the same answer, nothing changed."""
+        finals = ",".join(f"'{s.value}'" for s in DeliveryState if s.final)
+        sql = ("SELECT f.* FROM received_faxes f WHERE f.received_at <= ?1 AND NOT EXISTS"
+               " (SELECT 1 FROM received_deliveries d WHERE d.fax = f.id"
+               f" AND (d.state NOT IN ({finals}) OR d.updated_at > ?1)) ORDER BY f.id")
+        sql += "" if limit is None else f" LIMIT {int(limit)}"
+        db = self._db()
+        with self._lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                faxes = [self._fax(r) for r in db.execute(sql, (before,)).fetchall()]
+                db.executemany("DELETE FROM received_deliveries WHERE fax = ?", [(f.id,) for f in faxes])
+                db.executemany("DELETE FROM received_faxes WHERE id = ?", [(f.id,) for f in faxes])
+                db.execute("ROLLBACK" if dry_run else "COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return faxes
+
+    @staticmethod
+    def files_of(rec: FaxRecord) -> tuple[Path, Path]:
+        """The files a stored fax owns: its TIFF-F (absent when no page arrived) and metadata."""
+        return rec.path, rec.path.with_suffix(".json")
+
+    def orphan_files(self, now: float, min_age: float) -> list[Path]:
+        """Files under the received directory no fax row names (also temp files of an
+        interrupted write), last modified at least ``min_age`` seconds before ``now``."""
+        known = {r[0] for r in self._db().execute("SELECT path FROM received_faxes")}
+        out = []
+        for f in sorted(self.dir.iterdir()):
+            stem = f.name.lstrip(".").split(".", 1)[0]
+            try:
+                if (f.name.startswith(".") or stem not in known) and f.is_file() \
+                        and f.stat().st_mtime <= now - min_age:
+                    out.append(f)
+            except FileNotFoundError:
+                continue
+        return out

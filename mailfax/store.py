@@ -520,3 +520,63 @@ class Store(ThreadLocalDb):
                 rows = np.unpackbits(z[f"p{i}"], axis=1, count=w)[:h]
                 out.append(Page(rows.astype(np.uint8), xr, yr))
         return out
+
+    # ------------------------------------------------------------ retention (mailfax.retention)
+
+    def _expired_sql(self) -> str:
+        """Final jobs that ended at or before ?1 and whose message no longer needs them: its
+        report was handled, or every job of the message ended by ?1 too (a report still
+        pending that long will not go out).  A job not final is never expired."""
+        finals = ",".join(f"'{s.value}'" for s in JobState if s.final)
+        return (f"SELECT j.* FROM jobs j JOIN messages m ON m.id = j.message"
+                f" WHERE j.state IN ({finals}) AND j.updated_at <= ?1 AND (m.report_state != 'pending'"
+                f" OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.message = j.message"
+                f" AND (o.state NOT IN ({finals}) OR o.updated_at > ?1))) ORDER BY j.id")
+
+    def remove_expired_jobs(self, before: float, *, limit: int | None = 500,
+                            dry_run: bool = False) -> tuple[list[JobRecord], list[MessageRecord]]:
+        """Delete up to ``limit`` expired jobs (see `_expired_sql`) and the messages left
+        without jobs, in one committed transaction; returns the rows deleted.
+
+        Their spool files (``page_path(job.id)``, ``message.path``) are the caller's to
+        delete after this returns: rows go first, so a crash leaves only unreferenced files,
+        which `spool_orphans` finds.  ``dry_run`` rolls the transaction back: the same
+        answer, nothing changed.
+        """
+        db = self._db()
+        sql = self._expired_sql() + ("" if limit is None else f" LIMIT {int(limit)}")
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                jobs = [self._job(r) for r in db.execute(sql, (before,)).fetchall()]
+                mids = sorted({j.message for j in jobs})
+                db.executemany("DELETE FROM jobs WHERE id = ?", [(j.id,) for j in jobs])
+                messages = []
+                for mid in mids:
+                    if db.execute("SELECT 1 FROM jobs WHERE message = ? LIMIT 1", (mid,)).fetchone() is None:
+                        messages.append(self.message(mid))
+                        db.execute("DELETE FROM messages WHERE id = ?", (mid,))
+                db.execute("ROLLBACK" if dry_run else "COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return jobs, messages
+
+    def spool_orphans(self, now: float, min_age: float) -> list[Path]:
+        """Spool files no row refers to, last modified at least ``min_age`` seconds before
+        ``now``: message files no message names, page files of job ids that do not exist,
+        and temp files left by an interrupted write.  Young files are left alone: another
+        process may be between writing its file and committing its row."""
+        known_msgs = {r[0] for r in self._db().execute("SELECT path FROM messages")}
+        known_jobs = {str(r[0]) for r in self._db().execute("SELECT id FROM jobs")}
+        out = []
+        for d, known, key in ((self.msg_dir, known_msgs, lambda n: n),
+                              (self.page_dir, known_jobs, lambda n: n.removesuffix(".npz"))):
+            for f in sorted(d.iterdir()):
+                orphan = f.name.startswith(".") or key(f.name) not in known
+                try:
+                    if orphan and f.is_file() and f.stat().st_mtime <= now - min_age:
+                        out.append(f)
+                except FileNotFoundError:
+                    continue
+        return out
