@@ -230,7 +230,7 @@ _ROWS = (Kind.JOBS, Kind.MESSAGES, Kind.RECEIVED)
 
 
 async def run_cleanup(config, store, received_store, stop: asyncio.Event, *, clock: Callable[[], float],
-                      every: float = 86400.0, first_after: float = 300.0) -> None:
+                      every: float = 86400.0, first_after: float = 60.0) -> None:
     """``mailfax serve``'s retention task: a pass ``first_after`` seconds after start, then
     every ``every`` seconds, each in a worker thread (the event loop keeps serving), until
     ``stop`` is set.  A pass that fails is logged and tried again at the next turn."""
