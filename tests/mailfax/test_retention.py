@@ -313,3 +313,54 @@ def test_serve_task_runs_a_pass_after_start_then_stops(env):
 
     asyncio.run(main())
     assert store.job(j) is None and not store.page_path(j).exists()
+
+
+def test_sigkill_during_a_pass_never_leaves_a_row_without_its_files(env):
+    """`mailfax cleanup` killed (SIGKILL) right after its first commit, then at seeded moments:
+    after every kill each remaining job and fax still has all its files (what the kill left
+    are orphans only); an unkilled pass then leaves an empty spool."""
+    import random
+    import shutil
+    import signal
+    import time
+
+    from mailfax.store import Submission
+
+    config, store, received, cfg = env
+    job = NewJob("+49301234567", "+49301234567", None, JobSettings())
+    for _ in range(2):
+        for acc in store.accept_batch([Submission(b"Subject: x\r\n\r\n" + b"y" * 500, Envelope("me@example.com"),
+                                                  (job,), T0) for _ in range(300)]):
+            age(store.message(acc.message).path, T0)
+            if acc.jobs[0] == 1:
+                store.save_pages(1, [page(0)])
+            else:                                      # the same pages, without 600 fsyncs
+                shutil.copyfile(store.page_path(1), store.page_path(acc.jobs[0]))
+            age(store.page_path(acc.jobs[0]), T0)      # cancelled mid-conversion, pages written
+            assert store.move(acc.jobs[0], S.QUEUED, S.CANCELLED, T0)
+    for _ in range(20):
+        settle(received, fax(received, T0, "a@x.example"), ["delivered"], T0)
+    rng = random.Random(20261126)
+    seen = []
+    for round_ in range(6):
+        messages = store.message_count()
+        proc = subprocess.Popen([sys.executable, "-m", "mailfax", "cleanup", "--config", str(cfg)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if round_ == 0:   # kill as soon as the first batch of rows is committed: its files are going
+            while proc.poll() is None and store.message_count() == messages:
+                time.sleep(0.001)
+        else:
+            time.sleep(rng.uniform(0.05, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        jobs = store.jobs()
+        for j in jobs:
+            assert store.page_path(j.id).exists() and store.message(j.message).path.exists()
+        for f in received.faxes():
+            assert all(p.exists() for p in received.files_of(f))
+        seen.append((len(jobs), len(list(store.page_dir.iterdir()))))
+        if not jobs and not received.faxes():
+            break
+    assert mailfax("cleanup", "--config", str(cfg)).returncode == 0
+    assert not store.jobs() and not received.faxes()
+    assert not [*store.msg_dir.iterdir(), *store.page_dir.iterdir(), *received.dir.iterdir()], seen
