@@ -58,6 +58,10 @@ class Kind(enum.Enum):
         return self.value.replace("_", " ")
 
 
+#: kinds that are rows: they count even when their files were already gone
+_ROWS = (Kind.JOBS, Kind.MESSAGES, Kind.RECEIVED)
+
+
 @dataclass(frozen=True)
 class Removal:
     """One thing removed (or that a dry run would remove): what, its files, their size."""
@@ -109,12 +113,14 @@ class CleanupReport:
         }
 
 
-def human(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+def human(n: float) -> str:
+    """A byte count for people: ``999 B``, ``1.2 kB``, ``3.4 MB`` (decimal units)."""
+    if n < 1000:
+        return f"{int(n)} B"
+    for unit in ("kB", "MB", "GB"):
         n /= 1000
-    return f"{n} B"  # unreachable
+        if n < 1000 or unit == "GB":
+            return f"{n:.1f} {unit}"
 
 
 @dataclass
@@ -223,10 +229,6 @@ def cleanup(config, store, received_store, *, now: float, dry_run: bool = False,
     for e in report.errors:
         log.warning("cleanup: could not remove %s", e)
     return report
-
-
-#: kinds that are rows: they count even when their files were already gone
-_ROWS = (Kind.JOBS, Kind.MESSAGES, Kind.RECEIVED)
 
 
 async def run_cleanup(config, store, received_store, stop: asyncio.Event, *, clock: Callable[[], float],
