@@ -195,11 +195,19 @@ def _old_files(p: _Pass, kind: Kind, files: Iterable[Path], before: float) -> No
 
 
 def session_log_files(data_dir: Path) -> list[Path]:
-    """Session logs (`mailfax.sessionlog`): ``<data_dir>/log/cNNNNNNNN`` and one level below."""
+    """Session logs (`mailfax.sessionlog`): ``<data_dir>/log/cNNNNNNNN`` and one level below,
+    except the highest-numbered one of each directory: `SessionLogs` numbers on from it, so
+    keeping it means a number (and the path a report names) is never used twice."""
     root = Path(data_dir) / "log"
     if not root.is_dir():
         return []
-    return [f for f in (*root.iterdir(), *root.glob("*/c*")) if _SESSION_LOG.fullmatch(f.name)]
+    logs = [f for f in (*root.iterdir(), *root.glob("*/c*")) if _SESSION_LOG.fullmatch(f.name)]
+    newest = {}
+    for f in logs:
+        if f.name > newest.get(f.parent, f).name or f.parent not in newest:
+            newest[f.parent] = f
+    keep = set(newest.values())
+    return [f for f in logs if f not in keep]
 
 
 def recording_files(config) -> list[Path]:

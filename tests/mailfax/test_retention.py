@@ -178,7 +178,8 @@ def test_session_logs_and_recordings_by_age_and_only_ours(env):
         return age(p, at)
 
     old = [f("log/c00000001", T0), f("log/loopback/c00000003", T0), f("recordings/20231114-221320-call1-out-1.wav", now - 8 * DAY)]
-    kept = [f("log/c00000002", now - 29 * DAY), f("log/README", T0), f("recordings/young.wav", now - 6 * DAY)]
+    kept = [f("log/c00000002", now - 29 * DAY), f("log/README", T0), f("recordings/young.wav", now - 6 * DAY),
+            f("log/loopback/c00000004", T0)]  # old, but the newest of its directory: numbering goes on from it
     report = cleanup(config, store, received, now=now)
     assert not any(p.exists() for p in old) and all(p.exists() for p in kept)
     assert (report.tally(Kind.SESSION_LOGS), report.tally(Kind.RECORDINGS)) == (Tally(2, 2, 200), Tally(1, 1, 100))
