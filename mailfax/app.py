@@ -16,6 +16,14 @@ rules — the only place where the parts are wired together (`mailfax serve` and
 
 `Gateway.stop()` closes them in reverse order: no new mail, running calls hung up (their
 outcomes recorded by the runner), then the delivery loop.
+
+Graceful stop (`serve`, like HylaFAX's or Asterisk's "stop when convenient"): the first
+SIGTERM/SIGINT runs `Gateway.drain` — the SMTP listener closes (new connections are refused),
+the queue runner starts nothing new (jobs stay queued for the next start), incoming calls
+are refused with cause 41 so the caller retries later, and calls in progress run to their
+end for up to ``shutdown.grace`` seconds.  When the grace is over, or on a second signal,
+`Gateway.stop()` hangs up what is left exactly as before (an interrupted job is requeued to
+resume at its first unconfirmed page; a partly received fax is stored and delivered).
 """
 
 from __future__ import annotations
@@ -48,6 +56,39 @@ class Gateway:
     @property
     def smtp_port(self) -> int:
         return self.server.sockets[0].getsockname()[1]
+
+    def calls_in_progress(self) -> int:
+        """Calls the drain waits for: the telephony's calls, plus jobs the runner has begun
+        dialling whose call is not placed yet (pages still loading)."""
+        calls = self.telephony.calls.values()
+        outgoing = sum(1 for c in calls if c.incoming is None)
+        return len(calls) - outgoing + max(outgoing, len(self.runner.calls))
+
+    async def drain(self, grace: float, hurry: asyncio.Event | None = None) -> None:
+        """Graceful stop, first part: accept nothing new, let calls in progress end by themselves.
+
+        Returns when no call is left, after ``grace`` seconds, or as soon as ``hurry`` is set
+        (a second signal); then call `stop()`, which hangs up what is left.  Deliveries of
+        received faxes and reports go on meanwhile."""
+        from mailfax.waiting import sleep_until
+
+        loop = asyncio.get_running_loop()
+        hurry = hurry or asyncio.Event()
+        self.server.close()                   # new SMTP connections are refused from now on
+        self.runner.hold()
+        self.telephony.stop_answering()
+        deadline = loop.time() + grace
+        log.info("stopping: %d calls in progress, waiting up to %g s; send SIGTERM again to hang up now",
+                 self.calls_in_progress(), grace)
+        while (left := self.calls_in_progress()) and not hurry.is_set():
+            if loop.time() >= deadline:
+                log.info("stopping: the grace of %g s is over, hanging up %d calls", grace, left)
+                return
+            await sleep_until(self.telephony.ended, hurry, min(0.5, deadline - loop.time()))
+        if left:
+            log.info("stopping: second signal, hanging up %d calls now", left)
+        else:
+            log.info("stopping: no call left")
 
     async def stop(self) -> None:
         self.server.close()
@@ -119,18 +160,26 @@ async def start_gateway(config: Config, rules, store, *, mailer=None, inbound_ma
 
 
 async def serve(config: Config, rules, store) -> None:
-    """``mailfax serve``: run until SIGTERM or SIGINT."""
+    """``mailfax serve``: run until SIGTERM or SIGINT, then stop gracefully.
+
+    The first signal drains (`Gateway.drain`, up to ``config.shutdown.grace`` seconds); a
+    second one, or the end of the grace, hangs up the calls left (`Gateway.stop`)."""
     import signal
 
-    gw = await start_gateway(config, rules, store)
-    stop = asyncio.Event()
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()
+
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    for sig in (signal.SIGTERM, signal.SIGINT):   # before starting: a signal during start-up drains at once
+        loop.add_signal_handler(sig, on_signal)
+    gw = await start_gateway(config, rules, store)
     where = f", Maildir {gw.maildir}" if gw.maildir else ""
     print(f"mailfax: listening on {config.smtp.host}:{gw.smtp_port}, queue {config.storage.queue_db}, "
           f"IAX2 on {gw.telephony.address[0]}:{gw.telephony.address[1]}{where}", flush=True)
     try:
         await stop.wait()
+        await gw.drain(config.shutdown.grace, hurry)
     finally:
         await gw.stop()

@@ -113,6 +113,12 @@ class QueueRunner:
         self.wake = asyncio.Event()
         self._waiting_logged = 0
         self._report_retry: dict[int, float] = {}
+        self.holding = False     # graceful stop: no conversion, no retry wake-up, no new call
+
+    def hold(self) -> None:
+        """Graceful stop: start nothing new (queued and waiting jobs stay as they are, for the
+        next start); calls in progress still get their outcomes recorded and reports go out."""
+        self.holding = True
 
     # ------------------------------------------------------------ conversion
 
@@ -173,6 +179,8 @@ class QueueRunner:
         return self.config.trunk(name)
 
     def start_calls(self) -> list[int]:
+        if self.holding:
+            return []
         cands = self.store.candidates()
         if not cands:
             return []
@@ -325,8 +333,12 @@ class QueueRunner:
 
         Converts at most one job per pass, so calls, reports and a stop request are never
         held up behind a long queue of conversions; after a conversion the next pass is due
-        at once.
+        at once.  After `hold` a pass only stops cancelled calls and sends reports.
         """
+        if self.holding:         # stopping: only outcomes (recorded by the call tasks) and reports
+            self.cancel_vanished()
+            await self.send_reports()
+            return None
         converted = await self.convert_one()
         self.store.wake_retries(self.clock())
         self.cancel_vanished()

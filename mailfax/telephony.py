@@ -202,6 +202,8 @@ class Telephony:
         self.recorder = recorder           # call audio (recording.enabled), or None
         self._regs: dict[int, Trunk] = {}
         self._tasks: set[asyncio.Task] = set()
+        self.draining = False              # graceful stop: refuse new calls, let running ones end
+        self.ended = asyncio.Event()       # set whenever a call ends (the drain waits on it)
 
     @classmethod
     async def open(cls, config: Config, *, host: str | None = None, port: int | None = None,
@@ -242,6 +244,15 @@ class Telephony:
                 self._regs[ident] = t
                 self.stats.registrations[t.name] = "registering"
         self.protocol.transmit()
+
+    def stop_answering(self) -> None:
+        """Graceful stop, first step: refuse every new incoming call, let calls in progress go on.
+
+        A refused call gets an IAX2 REJECT (RFC 5456) whose CAUSECODE is Q.850 cause 41
+        "Temporary failure", so the far end (a PBX or another fax server) treats it as
+        transient and tries again later, instead of a half-answered call.  Each call that ends
+        from now on is logged; `close` hangs up whatever is left."""
+        self.draining = True
 
     async def close(self) -> None:
         """Hang up every call (their waiters get their outcome), then close the socket."""
@@ -331,6 +342,13 @@ class Telephony:
         result = replace(result, session_log=str(log_path or ""), recording=str(kept or ""))
         if not live.done.done():
             live.done.set_result(result)
+        self.ended.set()
+        if self.draining:
+            inc = live.incoming
+            who = (f"incoming call {call} from {inc.calling_number or 'unknown'}" if inc is not None else
+                   f"outgoing call {call} on trunk {live.trunk.name if live.trunk else '?'}")
+            log.info("stopping: %s ended: %s, %d pages; %d calls left", who, describe_end(result),
+                     len(result.pages) if inc is not None else result.pages_sent, len(self.calls))
 
     def _record(self, terminal, call: int, *, incoming: bool, number: str):
         """The terminal to use for ``call``: wrapped for recording when recording is on."""
@@ -376,6 +394,9 @@ class Telephony:
         self.protocol.transmit()
 
     def _incoming(self, ev: IncomingCall) -> None:
+        if self.draining:
+            self._refuse(ev, "shutting down", "Temporary failure", 41)
+            return
         if self.inbound is None:
             self._refuse(ev, "not receiving faxes", "Call rejected", 21)
             return

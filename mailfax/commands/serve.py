@@ -1,7 +1,7 @@
 """``mailfax serve``: the whole gateway on one event loop (composed in `mailfax.app`).
 
 SMTP listener, queue runner, telephony (configured trunks, or the built-in loopback line
-when there are none) and inbound delivery.  SIGTERM/SIGINT stop it cleanly.
+when there are none) and inbound delivery.  SIGTERM/SIGINT stop it gracefully (`EPILOG`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ HELP = "run the gateway: SMTP listener and fax queue"
 log = logging.getLogger("mailfax.serve")
 
 
+EPILOG = ("Stopping: on SIGTERM or SIGINT no new mail is accepted, no new call is started "
+          "(queued jobs wait for the next start) and incoming calls are refused with cause 41 "
+          "(temporary failure, the caller retries later); faxes in progress run to their end for "
+          "up to shutdown.grace (default 2m).  A second signal, or the end of the grace, hangs up "
+          "the calls left: their jobs resume at the first unconfirmed page after the next start, "
+          "partly received faxes are kept and delivered.  Exit status 0.")
+
+
 def add_arguments(parser) -> None:
+    parser.epilog = EPILOG
     add_config_argument(parser)
     parser.add_argument("--rules", "-r", metavar="FILE", help="rules.yaml (default: the config's rules: entry)")
     parser.add_argument("--verbose", "-v", action="store_true")

@@ -1,0 +1,221 @@
+"""Graceful stop: the first SIGTERM drains (faxes in progress finish, nothing new starts), the
+end of ``shutdown.grace`` or a second SIGTERM hangs up what is left, and the process exits 0.
+
+The process tests run real ``mailfax serve`` processes on the built-in loopback line (the
+far end is the answering endpoint inside the same process, storing what it receives):
+
+1. One three-page job through both kinds of stop.  With ``shutdown: {grace: 1s}`` a SIGTERM
+   after page 1 was confirmed hangs the call up within seconds; the job waits for a retry.
+   After a restart with a long grace the job resumes at page 2, and a SIGTERM while that
+   call runs lets it finish: job done, mail after the signal gets "connection refused", a
+   fax queued with ``mailfax send`` meanwhile stays queued and undialled, an IAX2 call to
+   the gateway is rejected with cause 41, exit 0.  The far end got each page once.
+2. A second SIGTERM during a long grace hangs up at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import smtplib
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from iax.events import EndReason
+from mailfax.config import Trunk, load_config
+from mailfax.jobs import FailureClass, JobState
+from mailfax.received import ReceivedStore
+from mailfax.store import Store
+from mailfax.telephony import Telephony, outcome_of
+from tests.mailfax.test_faxcall import sample_page
+from tests.support import mailfax_samples as samples
+from tests.support.serve_proc import ServeProcess
+
+NUMBER = "+15555550199"
+HEADER_ROWS = 80          # the TTI line: below it a received page equals the sent page
+FAST_RETRY = "retry: {busy: 1s, no_answer: 1s, protocol: 1s, other: 1s}\n"
+
+
+def fax_message(pages: int):
+    """A mail whose text has ``pages`` short pages (form feeds): a few seconds of line time each."""
+    body = "\f".join(f"graceful stop, page {k}\n" for k in range(1, pages + 1))
+    return samples.message(body=body, to=f"{NUMBER}@fax.localhost", sender="alice@localhost")
+
+
+def gateway(tmp_path: Path, extra: str) -> ServeProcess:
+    serve = ServeProcess(tmp_path)
+    serve.config.write_text(serve.config.read_text() + extra)
+    return serve
+
+
+def wait_for(what, timeout: float, message: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = what()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(message)
+
+
+def queue(serve: ServeProcess) -> Store:
+    storage = load_config(serve.config).storage
+    return Store(storage.queue_db, storage.spool_dir)
+
+
+def received_pages(serve: ServeProcess, sent: list) -> list[list[int | None]]:
+    """Per reception at the far end (the loopback line), which sent pages (1-based) it holds."""
+    rx = ReceivedStore.open(load_config(serve.config).storage)
+
+    def index(page) -> int | None:
+        for k, s in enumerate(sent, 1):
+            if page.rows.shape == s.rows.shape and np.array_equal(page.rows[HEADER_ROWS:], s.rows[HEADER_ROWS:]):
+                return k
+        return None
+
+    return [[index(p) for p in rx.load(r.id).pages] for r in rx.faxes()]
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+async def call_once(tmp_path: Path, port: int):
+    """Place one fax call from a fresh endpoint to 127.0.0.1:``port``; its result."""
+    (tmp_path / "caller.yaml").write_text(f"storage: {{data_dir: {tmp_path / 'caller'}}}\n")
+    caller = await Telephony.open(load_config(tmp_path / "caller.yaml"), host="127.0.0.1", port=0, trunks=())
+    try:
+        trunk = Trunk(name="t", host="127.0.0.1", port=port, local_ident="+1 555 0123")
+        return await asyncio.wait_for(caller.send_fax(trunk, "5550100", [sample_page(1)]), 20)
+    finally:
+        await caller.close()
+
+
+def test_incoming_call_while_stopping_is_rejected_with_cause_41(tmp_path):
+    """Unit level: after `stop_answering` a new call gets an IAX2 REJECT, cause 41 (the caller's
+    queue treats it as busy: try again later), and is never answered."""
+    async def main():
+        (tmp_path / "m.yaml").write_text(f"storage: {{data_dir: {tmp_path / 'd'}}}\n")
+        config = load_config(tmp_path / "m.yaml")
+        from mailfax.inbound import InboundService
+        from mailfax.maildir import MaildirMailer
+        from mailfax.rules import load_rules
+        from mailfax.rules_in import inbound_rules
+
+        inbound = InboundService(config, inbound_rules(load_rules(None, config), config),
+                                 ReceivedStore.open(config.storage), MaildirMailer(tmp_path / "md"))
+        phone = await Telephony.open(config, host="127.0.0.1", port=0, inbound=inbound, trunks=())
+        try:
+            phone.stop_answering()
+            return await call_once(tmp_path, phone.address[1]), phone.stats
+        finally:
+            await phone.close()
+
+    res, stats = asyncio.run(main())
+    assert res.end_reason is EndReason.REJECTED and res.cause_code == 41 and not res.connected
+    assert outcome_of(res, 1).failure is FailureClass.BUSY
+    assert stats.refused == {"shutting down": 1} and stats.answered == 0
+
+
+def restart(serve: ServeProcess, grace: str) -> int:
+    """Start ``serve`` again with another grace; the IAX2 port it listens on."""
+    serve.config.write_text(re.sub(r"shutdown: \{grace: \w+\}", f"shutdown: {{grace: {grace}}}",
+                                   serve.config.read_text()))
+    starts = serve.log().count("mailfax: listening")
+    serve.start()
+    wait_for(lambda: serve.log().count("mailfax: listening") > starts, 60, serve.log()[-2000:])
+    return iax_port(serve)
+
+
+def iax_port(serve: ServeProcess) -> int:
+    return int(re.findall(r"IAX2 on 127\.0\.0\.1:(\d+)", serve.log())[-1])
+
+
+@pytest.mark.timeout(300)
+def test_grace_over_hangs_up_then_resumed_fax_finishes_during_drain(tmp_path):
+    """One three-page job through both kinds of stop (one scenario, to keep CI time down).
+
+    1. ``grace: 1s``, SIGTERM after page 1 was confirmed: the call is hung up within seconds,
+       exit 0, the job waits for a retry with page 1 confirmed.
+    2. Restart with ``grace: 90s``: the job resumes at page 2; SIGTERM as soon as that call is
+       connected.  The call runs to its end (job done), mail after the signal is refused, a
+       fax queued meanwhile with ``mailfax send`` stays queued and undialled, an IAX2 call to
+       the gateway is rejected with cause 41, and the process exits 0 once the call is over.
+    At the far end each page arrived exactly once: page 1 in the cut call, 2 and 3 in the next.
+    """
+    serve = gateway(tmp_path, "shutdown: {grace: 1s}\n" + FAST_RETRY).start()
+    try:
+        store = queue(serve)
+        serve.mail(NUMBER, message=fax_message(3))
+        job = wait_for(lambda: [j for j in store.jobs([JobState.SENDING]) if j.pages_confirmed == 1], 150,
+                       f"page 1 was not confirmed: {serve.log()[-2000:]}")[0]
+        assert job.pages_total == 3
+        t0 = time.monotonic()
+        assert serve.terminate(timeout=30) == 0
+        cut_after = time.monotonic() - t0
+        assert cut_after < 10, f"hung up after {cut_after:.1f} s (grace 1 s)"
+        cut = store.job(job.id)
+        assert cut.state is JobState.RETRY_WAIT and cut.pages_confirmed == 1, (cut.state, cut.reason)
+        assert "stopping: the grace of 1 s is over, hanging up 1 calls" in serve.log()
+        assert re.search(r"stopping: outgoing call \d+ on trunk loopback ended: .*, 1 pages; 0 calls left",
+                         serve.log())
+
+        port = restart(serve, "90s")
+        wait_for(lambda: [j for j in store.jobs([JobState.SENDING]) if j.dials == 2], 60,
+                 f"the job was not resumed: {serve.log()[-2000:]}")
+        t0 = time.monotonic()
+        serve.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "stopping: 1 calls in progress, waiting up to 90 s" in serve.log(), 10, serve.log()[-2000:])
+        assert refused(serve.smtp_port), "mail after the signal is refused"
+        with pytest.raises(OSError):
+            serve.mail(NUMBER, message=fax_message(1))
+        doc = tmp_path / "later.txt"
+        doc.write_text("queued while stopping\n")
+        sent = serve.cli("send", "--to", NUMBER, str(doc))
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        res = asyncio.run(call_once(tmp_path, port))
+        assert res.end_reason is EndReason.REJECTED and res.cause_code == 41
+        assert serve.proc.poll() is None, "still draining while the fax is sent"
+
+        assert serve.proc.wait(timeout=90) == 0
+        drained_after = time.monotonic() - t0
+        done = store.job(job.id)
+        assert done.state is JobState.DONE and done.pages_confirmed == 3, (done.state, done.reason)
+        later = [j for j in store.jobs() if j.id != job.id]
+        assert [(j.state, j.dials) for j in later] == [(JobState.QUEUED, 0)], "nothing new started"
+        assert received_pages(serve, store.load_pages(job.id)) == [[1], [2, 3]]
+        log = serve.log()
+        assert re.search(r"stopping: outgoing call \d+ on trunk loopback ended: OK: .*, 2 pages; 0 calls left", log)
+        assert "stopping: no call left" in log and "refused: shutting down" in log
+        print(f"hung up {cut_after:.1f} s after SIGTERM (grace 1 s); drained in {drained_after:.1f} s")
+    finally:
+        serve.stop()
+
+
+@pytest.mark.timeout(240)
+def test_second_sigterm_hangs_up_at_once(tmp_path):
+    serve = gateway(tmp_path, "shutdown: {grace: 90s}\n").start()
+    try:
+        store = queue(serve)
+        serve.mail(NUMBER, message=fax_message(2))
+        job = wait_for(lambda: store.jobs([JobState.SENDING]), 120, f"no call connected: {serve.log()[-2000:]}")[0]
+        serve.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "stopping: 1 calls in progress" in serve.log(), 10, serve.log()[-2000:])
+        t0 = time.monotonic()
+        assert serve.terminate(timeout=30) == 0          # the second SIGTERM
+        took = time.monotonic() - t0
+        assert took < 10, f"exit {took:.1f} s after the second SIGTERM"
+        cut = store.job(job.id)
+        assert cut.state is JobState.RETRY_WAIT and cut.pages_confirmed < 2, (cut.state, cut.reason)
+        assert "stopping: second signal, hanging up 1 calls now" in serve.log()
+    finally:
+        serve.stop()
