@@ -93,7 +93,10 @@ def scrape(port: int) -> str:
 @pytest.mark.servers
 @pytest.mark.timeout(300)
 def test_live_status_metrics_and_sigterm(tmp_path):
-    serve = ServeProcess(tmp_path).start()
+    serve = ServeProcess(tmp_path)
+    # grace 0: SIGTERM hangs the call up at once (the graceful drain is test_graceful_stop's)
+    serve.config.write_text(serve.config.read_text() + "shutdown: {grace: 0s}\n")
+    serve.start()
     try:
         idle = serve.cli("status")
         assert idle.returncode == 0, idle.stdout + idle.stderr

@@ -82,7 +82,8 @@ class Gateway:
             f"storage: {{data_dir: {self.data}}}\niax: {{listen: 127.0.0.1:{iax_port}}}\n"
             f"trunks: [{{name: line, host: 127.0.0.1, port: {trunk_port}, channels: {trunk_channels},"
             f" local_ident: '+49 30 1234 000'}}]\n"
-            f"relay: {{host: 127.0.0.1, port: {relay_port}, from: mailfax@gw.test}}\n" + extra)
+            f"relay: {{host: 127.0.0.1, port: {relay_port}, from: mailfax@gw.test}}\n"
+            "shutdown: {grace: 0s}\n" + extra)    # stop() hangs up at once, as the test expects
         self.log_path = self.dir / "serve.log"
         self.proc: subprocess.Popen | None = None
         self.starts = 0
