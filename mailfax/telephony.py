@@ -203,6 +203,7 @@ class Telephony:
         self._regs: dict[int, Trunk] = {}
         self._tasks: set[asyncio.Task] = set()
         self.draining = False              # graceful stop: refuse new calls, let running ones end
+        self._closing = False              # close(): calls left are being hung up
         self.ended = asyncio.Event()       # set whenever a call ends (the drain waits on it)
 
     @classmethod
@@ -256,6 +257,7 @@ class Telephony:
 
     async def close(self) -> None:
         """Hang up every call (their waiters get their outcome), then close the socket."""
+        self._closing = True
         now = self.protocol.now()
         for live in list(self.calls.values()):
             live.bridge.hang_up(now, "Normal Clearing", 16)
@@ -347,8 +349,9 @@ class Telephony:
             inc = live.incoming
             who = (f"incoming call {call} from {inc.calling_number or 'unknown'}" if inc is not None else
                    f"outgoing call {call} on trunk {live.trunk.name if live.trunk else '?'}")
-            log.info("stopping: %s ended: %s, %d pages; %d calls left", who, describe_end(result),
-                     len(result.pages) if inc is not None else result.pages_sent, len(self.calls))
+            pages = len(result.pages) if inc is not None else result.pages_sent
+            how = "hung up" if self._closing else f"ended ({describe_end(result)})"
+            log.info("stopping: %s %s with %d pages; %d calls left", who, how, pages, len(self.calls))
 
     def _record(self, terminal, call: int, *, incoming: bool, number: str):
         """The terminal to use for ``call``: wrapped for recording when recording is on."""

@@ -7,7 +7,7 @@ far end is the answering endpoint inside the same process, storing what it recei
 1. One three-page job through both kinds of stop.  With ``shutdown: {grace: 1s}`` a SIGTERM
    after page 1 was confirmed hangs the call up within seconds; the job waits for a retry.
    After a restart with a long grace the job resumes at page 2, and a SIGTERM while that
-   call runs lets it finish: job done, mail after the signal gets "connection refused", a
+   call and an incoming fax run lets both finish: job done, the reception stored, mail after the signal gets "connection refused", a
    fax queued with ``mailfax send`` meanwhile stays queued and undialled, an IAX2 call to
    the gateway is rejected with cause 41, exit 0.  The far end got each page once.
 2. A second SIGTERM during a long grace hangs up at once.
@@ -20,6 +20,7 @@ import re
 import signal
 import smtplib
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from tests.support import mailfax_samples as samples
 from tests.support.serve_proc import ServeProcess
 
 NUMBER = "+15555550199"
+CALLED = "5550100"        # what the test's own caller dials (an incoming call to the gateway)
 HEADER_ROWS = 80          # the TTI line: below it a received page equals the sent page
 FAST_RETRY = "retry: {busy: 1s, no_answer: 1s, protocol: 1s, other: 1s}\n"
 
@@ -68,9 +70,14 @@ def queue(serve: ServeProcess) -> Store:
     return Store(storage.queue_db, storage.spool_dir)
 
 
+def received(serve: ServeProcess) -> list:
+    """Every fax the process received and stored (the loopback line's and the gateway's)."""
+    rx = ReceivedStore.open(load_config(serve.config).storage)
+    return [rx.load(r.id) for r in rx.faxes()]
+
+
 def received_pages(serve: ServeProcess, sent: list) -> list[list[int | None]]:
     """Per reception at the far end (the loopback line), which sent pages (1-based) it holds."""
-    rx = ReceivedStore.open(load_config(serve.config).storage)
 
     def index(page) -> int | None:
         for k, s in enumerate(sent, 1):
@@ -78,7 +85,7 @@ def received_pages(serve: ServeProcess, sent: list) -> list[list[int | None]]:
                 return k
         return None
 
-    return [[index(p) for p in rx.load(r.id).pages] for r in rx.faxes()]
+    return [[index(p) for p in fax.pages] for fax in received(serve) if fax.called != CALLED]
 
 
 def refused(port: int) -> bool:
@@ -89,13 +96,20 @@ def refused(port: int) -> bool:
     return False
 
 
-async def call_once(tmp_path: Path, port: int):
-    """Place one fax call from a fresh endpoint to 127.0.0.1:``port``; its result."""
-    (tmp_path / "caller.yaml").write_text(f"storage: {{data_dir: {tmp_path / 'caller'}}}\n")
-    caller = await Telephony.open(load_config(tmp_path / "caller.yaml"), host="127.0.0.1", port=0, trunks=())
+async def call_once(tmp_path: Path, port: int, name: str = "caller", *, timeout: float = 20,
+                    connected: threading.Event | None = None):
+    """Place one fax call (one page) from a fresh endpoint to 127.0.0.1:``port``; its result."""
+    (tmp_path / f"{name}.yaml").write_text(f"storage: {{data_dir: {tmp_path / name}}}\n")
+    caller = await Telephony.open(load_config(tmp_path / f"{name}.yaml"), host="127.0.0.1", port=0, trunks=())
+
+    def progress(p) -> None:
+        if p.connected and connected is not None:
+            connected.set()
+
     try:
         trunk = Trunk(name="t", host="127.0.0.1", port=port, local_ident="+1 555 0123")
-        return await asyncio.wait_for(caller.send_fax(trunk, "5550100", [sample_page(1)]), 20)
+        return await asyncio.wait_for(caller.send_fax(trunk, CALLED, [sample_page(1)], on_progress=progress),
+                                      timeout)
     finally:
         await caller.close()
 
@@ -146,8 +160,9 @@ def test_grace_over_hangs_up_then_resumed_fax_finishes_during_drain(tmp_path):
 
     1. ``grace: 1s``, SIGTERM after page 1 was confirmed: the call is hung up within seconds,
        exit 0, the job waits for a retry with page 1 confirmed.
-    2. Restart with ``grace: 90s``: the job resumes at page 2; SIGTERM as soon as that call is
-       connected.  The call runs to its end (job done), mail after the signal is refused, a
+    2. Restart with ``grace: 90s``: the job resumes at page 2, and a one-page fax comes in
+       from the test's own caller; SIGTERM as soon as both calls are connected.  Both run to
+       their end (job done, the incoming fax stored), mail after the signal is refused, a
        fax queued meanwhile with ``mailfax send`` stays queued and undialled, an IAX2 call to
        the gateway is rejected with cause 41, and the process exits 0 once the call is over.
     At the far end each page arrived exactly once: page 1 in the cut call, 2 and 3 in the next.
@@ -166,15 +181,18 @@ def test_grace_over_hangs_up_then_resumed_fax_finishes_during_drain(tmp_path):
         cut = store.job(job.id)
         assert cut.state is JobState.RETRY_WAIT and cut.pages_confirmed == 1, (cut.state, cut.reason)
         assert "stopping: the grace of 1 s is over, hanging up 1 calls" in serve.log()
-        assert re.search(r"stopping: outgoing call \d+ on trunk loopback ended: .*, 1 pages; 0 calls left",
-                         serve.log())
+        assert re.search(r"stopping: outgoing call \d+ on trunk loopback hung up with 1 pages; 0 calls left", serve.log())
 
         port = restart(serve, "90s")
-        wait_for(lambda: [j for j in store.jobs([JobState.SENDING]) if j.dials == 2], 60,
-                 f"the job was not resumed: {serve.log()[-2000:]}")
+        incoming, answered = {}, threading.Event()   # meanwhile a fax comes in from our own caller
+        caller = threading.Thread(target=lambda: incoming.update(res=asyncio.run(
+            call_once(tmp_path, port, "incoming", timeout=90, connected=answered))))
+        caller.start()
+        wait_for(lambda: [j for j in store.jobs([JobState.SENDING]) if j.dials == 2] and answered.is_set(), 60,
+                 f"the job was not resumed or the incoming call not answered: {serve.log()[-2000:]}")
         t0 = time.monotonic()
         serve.proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: "stopping: 1 calls in progress, waiting up to 90 s" in serve.log(), 10, serve.log()[-2000:])
+        wait_for(lambda: "stopping: 2 calls in progress, waiting up to 90 s" in serve.log(), 10, serve.log()[-2000:])
         assert refused(serve.smtp_port), "mail after the signal is refused"
         with pytest.raises(OSError):
             serve.mail(NUMBER, message=fax_message(1))
@@ -188,13 +206,17 @@ def test_grace_over_hangs_up_then_resumed_fax_finishes_during_drain(tmp_path):
 
         assert serve.proc.wait(timeout=90) == 0
         drained_after = time.monotonic() - t0
+        caller.join(30)
+        assert incoming["res"].completion.name == "OK" and incoming["res"].pages_sent == 1, "the reception finished"
+        assert [len(f.pages) for f in received(serve) if f.called == CALLED] == [1]
         done = store.job(job.id)
         assert done.state is JobState.DONE and done.pages_confirmed == 3, (done.state, done.reason)
         later = [j for j in store.jobs() if j.id != job.id]
         assert [(j.state, j.dials) for j in later] == [(JobState.QUEUED, 0)], "nothing new started"
         assert received_pages(serve, store.load_pages(job.id)) == [[1], [2, 3]]
         log = serve.log()
-        assert re.search(r"stopping: outgoing call \d+ on trunk loopback ended: OK: .*, 2 pages; 0 calls left", log)
+        assert re.search(r"stopping: outgoing call \d+ on trunk loopback ended \(OK: .*\) with 2 pages; \d calls left", log)
+        assert re.search(r"stopping: incoming call \d+ from \S+ ended \(OK: .*\) with 1 pages; \d calls left", log)
         assert "stopping: no call left" in log and "refused: shutting down" in log
         print(f"hung up {cut_after:.1f} s after SIGTERM (grace 1 s); drained in {drained_after:.1f} s")
     finally:
