@@ -22,6 +22,12 @@ noise, and chance flags around a few whole octets make a bad "frame".  Taking th
 receiver deaf to the TCF it was waiting for: no CFR, no FTT, the sender's DCS repeated
 until it gave up.  Before the turn is taken, a bad frame is ignored.
 
+Over a lossy VoIP line: a lost packet (`fillin`) leaves V.21 bit slots the receiver
+counts; they go to the deframer as erasures, and a frame that fails its FCS is mended
+from them when exactly one filling makes it whole (`dsp.v21_repair`).  A 20 ms block
+louder than `SIGNAL_DBM0` tells T.30 a signal is on the line (`line_signal`), so a
+command is not repeated over the far end's TCF.
+
 How it speaks: 75 ms of silence before every modem transmission (T.30 §5.3.2.2), 1 s of
 flags before V.21 frames (T.30 §5.3.1), 200 ms of flags before ECM frames; a
 transmission ends when the modem returns fewer samples than asked, and T.30 hears
@@ -34,6 +40,7 @@ import enum
 
 import numpy as np
 
+from dsp import g711
 from dsp.hdlc import Frame as HdlcFrame, FrameEncoder, HdlcEvent, HdlcReceiver, encode_frames, preamble_flags
 from dsp.modems.base import ModemStatus, Status
 from dsp.modems.v17 import V17Receiver, V17Transmitter
@@ -46,10 +53,16 @@ from dsp.t30.events import (
 )
 from dsp.t30.session import SessionConfig, T30Session
 from dsp.tones import CedGenerator, CngGenerator
+from dsp.v21_repair import ErasureRepair
 
 SAMPLE_RATE = 8000
 GAP_MS = 75
 TONE_DBM0 = -11.0  # CNG and CED level, as spandsp (dsp.tones default)
+#: A 20 ms block at least this loud means a signal is on the line (`T30Session.line_signal`):
+#: 3 dB under the weakest signal our sweeps send (-14 dBm0 through a 25 dB loss), 2 dB
+#: over the loudest line noise they add (-44 dBm0).
+SIGNAL_DBM0 = -42.0
+_SIGNAL_MS = g711.dbm0_to_rms(SIGNAL_DBM0) ** 2
 _STATUS = {Status.CARRIER_UP: FrontEnd.CARRIER_UP, Status.CARRIER_DOWN: FrontEnd.CARRIER_DOWN,
            Status.TRAINING_SUCCEEDED: FrontEnd.TRAINING_SUCCEEDED,
            Status.TRAINING_FAILED: FrontEnd.TRAINING_FAILED}
@@ -165,6 +178,8 @@ class FaxTerminal:
         self._turn = Turn.V21
         self._v21 = V21Receiver()
         self._v21_hdlc = HdlcReceiver()
+        self._v21_repair = ErasureRepair()
+        self._repairs = 0
         self._fast = None
         self._fast_hdlc = HdlcReceiver()
         self._fast_cache: dict = {}
@@ -172,6 +187,7 @@ class FaxTerminal:
         self._far_carrier = False
         self._v21_framed = False  # HDLC flags heard since V.21's carrier came up
         self._v21_good = False  # and a good frame
+        self._line_busy = False
         self.samples_in = 0
         self._apply()
 
@@ -182,11 +198,22 @@ class FaxTerminal:
         return self.session.finished
 
     @property
+    def frames_repaired(self) -> int:
+        """V.21 frames mended from the erasure a lost packet left (`dsp.v21_repair`)."""
+        return self._repairs
+
+    @property
     def result(self) -> CallFinished | None:
         return next((e for e in self.events if isinstance(e, CallFinished)), None)
 
     def receive(self, samples: np.ndarray) -> None:
         samples = np.asarray(samples, np.int16)
+        if len(samples):
+            x = samples.astype(np.float64)
+            busy = float(np.dot(x, x)) >= _SIGNAL_MS * len(x)
+            if busy != self._line_busy:
+                self._line_busy = busy
+                self.session.line_signal(busy)
         if self._listen is not None and not self.finished:
             if self._listen.modem is Modem.V21 or self._turn is not Turn.FAST:
                 self._v21_items(self._v21.receive(samples))
@@ -197,7 +224,9 @@ class FaxTerminal:
     def fillin(self, n: int) -> None:
         """`n` samples were lost on the way (a missing packet): the receivers hold on."""
         if self._listen is not None and not self.finished:
-            self._v21.fillin(n)
+            lost_bits = self._v21.fillin(n)
+            if lost_bits and (self._listen.modem is Modem.V21 or self._turn is not Turn.FAST):
+                self._v21_items([self._v21_repair.erase(lost_bits)], erased=True)
             if self._fast is not None:
                 self._fast.fillin(n)
         self._advance(n)
@@ -226,7 +255,7 @@ class FaxTerminal:
 
     # --- receive paths ----------------------------------------------------------
 
-    def _v21_items(self, items) -> None:
+    def _v21_items(self, items, *, erased: bool = False) -> None:
         for item in items:
             if isinstance(item, ModemStatus):
                 if item.status in (Status.CARRIER_UP, Status.CARRIER_DOWN):
@@ -242,9 +271,14 @@ class FaxTerminal:
                 if status is not None and self._turn is Turn.V21 and self._tx is None:
                     self.session.front_end_status(status)
                 continue
+            if not erased:
+                self._v21_repair.feed(item)
             damaged = self._v21_hdlc.damaged
             for ev in self._v21_hdlc.feed(item):
                 if isinstance(ev, HdlcFrame):
+                    if not ev.crc_ok and (fixed := self._v21_repair.repair()) is not None:
+                        ev = HdlcFrame(fixed, True)
+                        self._repairs += 1
                     if self._turn is Turn.BOTH:
                         if not ev.crc_ok:
                             continue  # no framing yet: flag-bounded noise, not V.21
@@ -257,8 +291,13 @@ class FaxTerminal:
                         self._take_turn(Turn.V21)
             if self._v21_hdlc.damaged > damaged and self._v21_framed and self._turn is Turn.V21:
                 # After real framing, a frame-sized run that is not whole octets: a frame
-                # that lost bits (a lost packet drops 6 of them).
-                self.session.reply_damaged()
+                # that lost or gained bits; mended if the lost ones were erasures.
+                if (fixed := self._v21_repair.repair()) is not None:
+                    self._v21_good = True
+                    self._repairs += 1
+                    self.session.receive_frame(fixed, True)
+                else:
+                    self.session.reply_damaged()
         self._apply()
 
     def _take_turn(self, turn: Turn) -> None:
@@ -342,6 +381,7 @@ class FaxTerminal:
     def _start_receiving(self, req: StartReceiving) -> None:
         self._listen = req
         self._v21_hdlc.restart()
+        self._v21_repair.restart()
         if req.modem is Modem.V21:
             self._fast = None
             self._turn = Turn.V21

@@ -169,6 +169,9 @@ def _rx_kernel(x, lost, si, sf, ring, sums, cos_t, sin_t, prm, out_bits, ev_code
         si[_BAUD_PHASE] = phase
         if lost:
             si[_HOLD] = w  # the window refills with real samples before we judge again
+            if strobe and si[_CARRIER] == 1:
+                out_bits[nb] = 0  # a bit slot that passed unheard (see `fillin`)
+                nb += 1
             continue
         em = float(sums[0]) * float(sums[0]) + float(sums[1]) * float(sums[1])
         es = float(sums[2]) * float(sums[2]) + float(sums[3]) * float(sums[3])
@@ -266,10 +269,14 @@ class V21Receiver:
         x = np.asarray(samples).astype(np.int64)
         return self._run(x, False)
 
-    def fillin(self, n: int) -> None:
-        """n samples lost: the clocks run on, carrier state and bits are held."""
-        if n > 0:
-            self._run(np.zeros(n, np.int64), True)
+    def fillin(self, n: int) -> int:
+        """n samples lost: the clocks run on, the carrier state is held.  Returns how
+        many bit slots passed meanwhile with the carrier up: their bits are gone, and a
+        caller that keeps count (`dsp.v21_repair`) can put erasures in their place so
+        the frame keeps its length (at 300 bit/s a lost 20 ms packet is 6 bits)."""
+        if n <= 0:
+            return 0
+        return sum(len(i) for i in self._run(np.zeros(n, np.int64), True) if not isinstance(i, ModemStatus))
 
     def _run(self, x: np.ndarray, lost: bool) -> list[RxItem]:
         n = len(x)

@@ -48,6 +48,10 @@ MAX_TRIES = 3  # T.30 §5.3.2: a command is sent at most three times
 # frame was lost on the line (a lost VoIP packet in a 1 s PPR); a backstop like
 # spandsp's MAX_RESPONSE_TRIES, so a command goes out at most 3 + 3 times.
 MAX_FREE_RETRIES = 3
+# A command is not repeated while a signal is on the line (`T30Session.line_signal`):
+# T4 is polled every QUIET_POLL_MS until the line is quiet, for at most QUIET_WAIT_MS.
+QUIET_POLL_MS = 100
+QUIET_WAIT_MS = 4000
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ class T30Session(SenderStates, ReceiverStates):
         self._last_response: tuple[bytes, ...] = ()
         self._rx_carrier = False
         self._t4_extended = False
+        self._line_busy = False  # the front end hears a signal (any modem) on the line
+        self._quiet_wait = 0  # samples a T4 repeat has waited for the line to fall quiet
         self._bad_since_carrier = False
         self._x_bit = False  # T.30 §5.3.6.1: set in our frames once we have received a DIS
         self.dcs: Dcs | None = None
@@ -153,6 +159,19 @@ class T30Session(SenderStates, ReceiverStates):
         the far end answered and the line lost it, so the repeat at T4 is not counted."""
         if not self.finished and not self._tx_busy and self._waiting_for_response():
             self._reply_damaged = True
+
+    def line_signal(self, present: bool) -> None:
+        """The front end's energy detector: whether any signal is on the line now.
+
+        A command due for repetition at T4 waits while one is (polled every
+        `QUIET_POLL_MS`, at most `QUIET_WAIT_MS`): on a half-duplex line a repeat sent
+        over the far end's transmission is lost, and so is what the far end sent.  The
+        case that needs it: our DIS is answered by DCS + TCF, the DCS is lost, and a DIS
+        repeated at T4 falls on the TCF (V.17's is ~2.9 s); the caller misses it, repeats
+        DCS at its own T4 while we repeat DIS at ours, and the two stay in step until the
+        tries run out.  T.30 §5.3.2 only says a command is repeated at T4; waiting
+        for a quiet line delays the repeat (spandsp's t30.c notes the same strategy)."""
+        self._line_busy = bool(present)
 
     def receive_image_bits(self, bits: np.ndarray) -> None:
         """Non-ECM bits from the fast modem (TCF or page), first bit first."""
@@ -211,6 +230,10 @@ class T30Session(SenderStates, ReceiverStates):
             # A response is still arriving (T.30 §5.4.3.1 note): give it one frame's time.
             self._t4_extended = True
             self._timers.start(Timer.T4, ms(3000))
+            return
+        if timer is Timer.T4 and self._line_busy and self._quiet_wait < ms(QUIET_WAIT_MS):
+            self._quiet_wait += ms(QUIET_POLL_MS)  # the repeat waits for a quiet line
+            self._timers.start(Timer.T4, ms(QUIET_POLL_MS))
             return
         if timer is Timer.T1:
             self._disconnect(Completion.T1_EXPIRED)
@@ -278,6 +301,7 @@ class T30Session(SenderStates, ReceiverStates):
         self._set_state(state)
         self._emit(StartReceiving(modem, bit_rate, short_train, hdlc))
         self._t4_extended = False
+        self._quiet_wait = 0
         if timer is not None:
             self._timers.start(timer)
 

@@ -1,0 +1,95 @@
+"""The session's two defences for a lossy line, driven directly (no audio):
+
+- a command is not repeated at T4 while a signal is on the line (`line_signal`): it
+  waits for quiet, at most `QUIET_WAIT_MS` more;
+- a response that came but was lost (`reply_damaged`) does not use up a try: up to
+  `MAX_FREE_RETRIES` repeats beyond the three of T.30 §5.3.2."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp.t30.dis import Capabilities, encode_dis
+from dsp.t30.events import CallFinished, FrontEnd, SendFrames, SendImage, SendTCF, SendTone, Silence
+from dsp.t30.fcf import FCF, Frame, build
+from dsp.t30.session import MAX_FREE_RETRIES, MAX_TRIES, QUIET_POLL_MS, QUIET_WAIT_MS, SessionConfig, T30Session
+from dsp.t30.timers import ms
+from dsp.t4.page import Page
+
+PAGE = Page(np.eye(16, 1728, dtype=np.uint8), 204, 196)
+T4 = ms(3000)
+
+
+def _sent(session: T30Session) -> list[str]:
+    """Complete every transmission at once; the frames (by name) and signals sent."""
+    names = []
+    while (item := session.next_output()) is not None:
+        if isinstance(item, SendFrames):
+            names += [Frame.parse(f).fcf.name for f in item.frames]
+        elif isinstance(item, (SendTCF, SendImage)):
+            names.append(type(item).__name__)
+        elif isinstance(item, CallFinished):
+            names.append("finished")
+        if isinstance(item, (SendFrames, SendTCF, SendImage, Silence)) or \
+                (isinstance(item, SendTone) and item.ms):
+            session.front_end_status(FrontEnd.SEND_COMPLETE)
+    return names
+
+
+def _sender_awaiting(ecm: bool = False) -> T30Session:
+    """A calling sender that got DIS and has sent DCS + TCF: waiting for CFR."""
+    s = T30Session(SessionConfig(calling=True, pages=(PAGE,), capabilities=Capabilities(ecm=ecm)))
+    _sent(s)
+    s.receive_frame(build(FCF.DIS, encode_dis(Capabilities(ecm=ecm))), True)
+    assert _sent(s) == ["DCS", "SendTCF"]
+    return s
+
+
+def test_repeat_waits_while_the_line_carries_a_signal():
+    s = _sender_awaiting()
+    s.line_signal(True)
+    s.advance(T4 + ms(2000))
+    assert _sent(s) == []  # due at T4, but the far end is still talking
+    s.line_signal(False)
+    s.advance(ms(QUIET_POLL_MS))
+    assert _sent(s) == ["DCS", "SendTCF"]
+
+
+def test_repeat_waits_at_most_quiet_wait():
+    s = _sender_awaiting()
+    s.line_signal(True)
+    s.advance(T4 + ms(QUIET_WAIT_MS) - ms(QUIET_POLL_MS))
+    assert _sent(s) == []
+    s.advance(ms(QUIET_POLL_MS))
+    assert _sent(s) == ["DCS", "SendTCF"]  # a signal that never ends does not stop the procedure
+
+
+def test_quiet_line_repeats_at_t4():
+    s = _sender_awaiting()
+    s.advance(T4 - 1)
+    assert _sent(s) == []
+    s.advance(1)
+    assert _sent(s) == ["DCS", "SendTCF"]
+
+
+def _tries(damaged: bool) -> int:
+    s = _sender_awaiting()
+    s.receive_frame(build(FCF.CFR, x_bit=True), True)
+    assert "SendImage" in _sent(s)
+    sent = _sent(s)
+    tries = 0
+    for _ in range(20):
+        if damaged:
+            s.reply_damaged()
+        s.advance(T4)
+        sent = _sent(s)
+        if "DCN" in sent:
+            return tries
+        tries += sent.count("EOP")
+    raise AssertionError("never gave up")
+
+
+def test_lost_responses_buy_extra_tries():
+    # The EOP went out once with the page; then repeats at T4.
+    assert _tries(False) == MAX_TRIES - 1
+    assert _tries(True) == MAX_TRIES - 1 + MAX_FREE_RETRIES
