@@ -11,6 +11,9 @@ far end is the answering endpoint inside the same process, storing what it recei
    fax queued with ``mailfax send`` meanwhile stays queued and undialled, an IAX2 call to
    the gateway is rejected with cause 41, exit 0.  The far end got each page once.
 2. A second SIGTERM during a long grace hangs up at once.
+
+Below the process level: a `Telephony` that is stopping rejects a call with cause 41, and a
+holding `QueueRunner` converts, wakes and dials nothing while its running call is recorded.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ import pytest
 
 from iax.events import EndReason
 from mailfax.config import Trunk, load_config
-from mailfax.jobs import FailureClass, JobState
+from mailfax.jobs import FailureClass, JobSettings, JobState, RetryPolicy
+from mailfax.queue_runner import QueueRunner
 from mailfax.received import ReceivedStore
-from mailfax.store import Store
+from mailfax.store import Envelope, NewJob, Store
 from mailfax.telephony import Telephony, outcome_of
 from tests.mailfax.test_faxcall import sample_page
+from tests.mailfax.test_queue_runner import T0, Clock, make_config, ready_job, until
 from tests.support import mailfax_samples as samples
 from tests.support.serve_proc import ServeProcess
+from tests.support.standin_fax_sender import Attempt, StandInFaxSender
 
 NUMBER = "+15555550199"
 CALLED = "5550100"        # what the test's own caller dials (an incoming call to the gateway)
@@ -152,6 +158,38 @@ def restart(serve: ServeProcess, grace: str) -> int:
 
 def iax_port(serve: ServeProcess) -> int:
     return int(re.findall(r"IAX2 on 127\.0\.0\.1:(\d+)", serve.log())[-1])
+
+
+def test_holding_runner_starts_nothing_but_records_the_call_in_progress(tmp_path):
+    """Queue runner level, injected clock: after `hold` a queued job is not converted, a ready
+    job and a due retry are not dialled, while the call already running gets its outcome."""
+    async def main():
+        config = make_config(tmp_path, channels=4)
+        store = Store.open(config.storage)
+        clock, release = Clock(), asyncio.Event()
+        sender = StandInFaxSender(script={"+491": [Attempt(hold=release)], "+493": [Attempt(FailureClass.BUSY)]})
+        runner = QueueRunner(config, store, sender, clock=clock)
+        running = ready_job(store, "+491")
+        retry = ready_job(store, "+493", settings=JobSettings(retry=RetryPolicy(busy=10)))
+        await runner.step()                                # both dialled; +493 is busy
+        await asyncio.gather(runner.calls[retry])
+        await until(lambda: sender.active["+491"] == 1)    # +491's call is up (its pages loaded)
+        assert store.job(retry).state is JobState.RETRY_WAIT
+        ready = ready_job(store, "+492")
+        (queued,) = store.accept(samples.wire(samples.message()), Envelope("a@example.com"),
+                                 [NewJob("+494", "+494", None, JobSettings())], T0).jobs
+        runner.hold()
+        clock.t = T0 + 60                                  # the retry is due
+        assert await runner.step() is None
+        assert sorted(c.request.number for c in sender.calls) == ["+491", "+493"], "no new call"
+        assert [store.job(j).state for j in (ready, retry, queued)] == [
+            JobState.READY, JobState.RETRY_WAIT, JobState.QUEUED]
+        release.set()
+        await asyncio.gather(*runner.calls.values())
+        return store.job(running)
+
+    done = asyncio.run(main())
+    assert done.state is JobState.DONE and done.pages_confirmed == 3
 
 
 @pytest.mark.timeout(300)
