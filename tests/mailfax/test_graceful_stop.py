@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import smtplib
 import socket
 import threading
 import time
