@@ -276,5 +276,6 @@ def test_second_sigterm_hangs_up_at_once(tmp_path):
         cut = store.job(job.id)
         assert cut.state is JobState.RETRY_WAIT and cut.pages_confirmed < 2, (cut.state, cut.reason)
         assert "stopping: second signal, hanging up 1 calls now" in serve.log()
+        print(f"exit {took:.2f} s after the second SIGTERM")
     finally:
         serve.stop()
