@@ -12,6 +12,7 @@ rules — the only place where the parts are wired together (`mailfax serve` and
   mail (received faxes, reports) goes into ``<data_dir>/Maildir`` (`mailfax.maildir`)
   instead of an SMTP relay;
 - the queue runner (`mailfax.queue_runner`) with a `TelephonySender`;
+- the daily retention pass (`mailfax.retention`, ``retention:``);
 - the SMTP listener (`mailfax.smtp_in`).
 
 `Gateway.stop()` closes them in reverse order: no new mail, running calls hung up (their
@@ -154,6 +155,9 @@ async def start_gateway(config: Config, rules, store, *, mailer=None, inbound_ma
     from mailfax.status import Operations  # status.json for `mailfax status`, metrics (issue 8)
 
     tasks.append(asyncio.create_task(Operations(config, store, telephony, clock=clock).run(stop)))
+    from mailfax.retention import run_cleanup  # faxqclean/faxcron: finished work past retention:, daily
+
+    tasks.append(asyncio.create_task(run_cleanup(config, store, inbound.store, stop, clock=clock)))
     handler = FaxHandler(config, rules, store, clock=clock, on_accepted=runner.wake.set)
     server = await start_server(handler, config)
     return Gateway(config, store, runner, inbound, telephony, loopline, server, maildir, stop, tasks)
