@@ -106,7 +106,7 @@ def read_snapshot(path: Path, *, now: float) -> dict[str, Any] | None:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-    if data.get("state") == "running" and now - float(data.get("updated_at", 0)) > STALE_AFTER:
+    if data.get("state") in ("running", "stopping") and now - float(data.get("updated_at", 0)) > STALE_AFTER:
         data["state"] = "not responding"
     return data
 
@@ -152,7 +152,8 @@ class Operations:
         self.sessions = self.follow_sessions()
         try:
             while not stop.is_set():
-                self.publish()
+                # "stopping" while a graceful stop lets the calls in progress finish (mailfax.app)
+                self.publish("stopping" if getattr(self.telephony, "draining", False) else "running")
                 try:
                     await asyncio.wait_for(stop.wait(), self.interval)
                 except asyncio.TimeoutError:

@@ -240,6 +240,8 @@ def test_grace_over_hangs_up_then_resumed_fax_finishes_during_drain(tmp_path):
         res = asyncio.run(call_once(tmp_path, port))
         assert res.end_reason is EndReason.REJECTED and res.cause_code == 41
         assert serve.proc.poll() is None, "still draining while the fax is sent"
+        wait_for(lambda: '"state": "stopping"' in serve.cli("status", "--json").stdout, 10,
+                 "mailfax status shows the drain")
 
         assert serve.proc.wait(timeout=90) == 0
         drained_after = time.monotonic() - t0
