@@ -251,9 +251,21 @@ class Telephony:
 
         A refused call gets an IAX2 REJECT (RFC 5456) whose CAUSECODE is Q.850 cause 41
         "Temporary failure", so the far end (a PBX or another fax server) treats it as
-        transient and tries again later, instead of a half-answered call.  Each call that ends
-        from now on is logged; `close` hangs up whatever is left."""
+        transient and tries again later, instead of a half-answered call.  A call still ringing
+        (``inbound.rings`` > 1) is refused the same way now rather than answered into a drain
+        that might cut it.  Each call that ends from now on is logged; `close` hangs up
+        whatever is left."""
         self.draining = True
+        now = self.protocol.now()
+        for live in [lv for lv in self.calls.values() if lv.incoming is not None and lv.answer_handle is not None]:
+            live.answer_handle.cancel()
+            live.answer_handle = None
+            self.stats.refused["shutting down"] = self.stats.refused.get("shutting down", 0) + 1
+            log.info("call from %s to %s refused while ringing: shutting down",
+                     live.incoming.calling_number or "unknown", live.incoming.called_number or "?")
+            live.bridge.hang_up(now, "Temporary failure", 41)
+            self._finish(live)
+        self.protocol.transmit()
 
     async def close(self) -> None:
         """Hang up every call (their waiters get their outcome), then close the socket."""
@@ -533,7 +545,7 @@ def outcome_of(result: FaxCallResult, pages_handed: int, earlier: Sequence[str] 
     reason, code = result.end_reason, 0
     cause = result.cause or (reason.value if reason else "ended")
     if not result.connected:
-        if reason is EndReason.REJECTED:
+        if reason in (EndReason.REJECTED, EndReason.HANGUP):  # a PBX may hang up a ringing call with "busy"
             code = result.cause_code
             failure = FailureClass.PERMANENT if code in PERMANENT_CAUSES else FailureClass.BUSY \
                 if code in BUSY_CAUSES else FailureClass.LINE

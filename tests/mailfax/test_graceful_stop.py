@@ -145,6 +145,38 @@ def test_incoming_call_while_stopping_is_rejected_with_cause_41(tmp_path):
     assert stats.refused == {"shutting down": 1} and stats.answered == 0
 
 
+def test_call_still_ringing_when_stopping_is_refused_with_cause_41(tmp_path):
+    """With ``inbound: {rings: 4}`` a call is ringing when the drain starts: it is refused
+    (cause 41, never answered) instead of being answered into a drain that could cut it."""
+    async def main():
+        (tmp_path / "m.yaml").write_text(f"storage: {{data_dir: {tmp_path / 'd'}}}\ninbound: {{rings: 4}}\n")
+        config = load_config(tmp_path / "m.yaml")
+        from mailfax.inbound import InboundService
+        from mailfax.maildir import MaildirMailer
+        from mailfax.rules import load_rules
+        from mailfax.rules_in import inbound_rules
+
+        inbound = InboundService(config, inbound_rules(load_rules(None, config), config),
+                                 ReceivedStore.open(config.storage), MaildirMailer(tmp_path / "md"))
+        phone = await Telephony.open(config, host="127.0.0.1", port=0, inbound=inbound, trunks=())
+        try:
+            call = asyncio.create_task(call_once(tmp_path, phone.address[1]))
+            for _ in range(200):
+                if phone.calls:
+                    break
+                await asyncio.sleep(0.01)
+            assert phone.calls, "the call did not arrive"
+            phone.stop_answering()
+            return await call, phone.stats
+        finally:
+            await phone.close()
+
+    res, stats = asyncio.run(main())
+    assert res.cause_code == 41 and not res.connected
+    assert outcome_of(res, 1).failure is FailureClass.BUSY
+    assert stats.refused == {"shutting down": 1} and stats.answered == 0
+
+
 def restart(serve: ServeProcess, grace: str) -> int:
     """Start ``serve`` again with another grace; the IAX2 port it listens on."""
     serve.config.write_text(re.sub(r"shutdown: \{grace: \w+\}", f"shutdown: {{grace: {grace}}}",
