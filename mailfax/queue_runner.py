@@ -318,7 +318,8 @@ class QueueRunner:
         msg = self.store.message(job.message) if job is not None else None
         if self.mailer is None or msg is None or not msg.sender:
             return False
-        report = build_report(msg, [job], from_address=self.config.relay.from_address, now=self.clock())
+        report = build_report(msg, [job], from_address=self.config.relay.from_address, now=self.clock(),
+                              requeue=True)
         try:
             await self.mailer.send(report, sender="", recipients=[msg.sender])
         except DeliveryError as e:

@@ -94,6 +94,18 @@ def classify(jobs: Sequence[JobRecord]) -> ReportKind:
     return ReportKind(f"{sent} of {len(jobs)} faxes sent, {len(jobs) - sent} not sent", False)
 
 
+def report_message_id(message: MessageRecord, jobs: Sequence[JobRecord], from_address: str, *,
+                      requeue: bool = False) -> str:
+    """``<mailfax.report.M.T@domain>`` (final report of message M received at T) or
+    ``<mailfax.requeue.J.D.T@domain>`` (notice for job J after dial D).  T guards against
+    SQLite reusing an id once old rows are removed."""
+    domain = from_address.rpartition("@")[2] or "mailfax.localhost"
+    stamp = int(message.received_at * 1000)
+    if requeue and jobs:
+        return f"<mailfax.requeue.{jobs[0].id}.{jobs[0].dials}.{stamp}@{domain}>"
+    return f"<mailfax.report.{message.id}.{stamp}@{domain}>"
+
+
 def build_report(
     message: MessageRecord,
     jobs: Sequence[JobRecord],
@@ -102,15 +114,21 @@ def build_report(
     now: float,
     thumbnail: bytes | None = None,
     transcripts: bool = True,
+    requeue: bool = False,
 ) -> EmailMessage:
-    """The report email for ``message`` (see the module docstring)."""
+    """The report email for ``message`` (see the module docstring).
+
+    Its Message-ID is derived from what it reports (the message, or for a requeue notice
+    the job and its dial count), not random: if the gateway dies after the relay took the
+    report but before recording that, the report sent again after the restart carries the
+    same Message-ID, so mail stores and clients that suppress duplicates show it once."""
     kind = classify(jobs)
     rep = EmailMessage()
     rep["From"] = from_address
     rep["To"] = message.sender
     rep["Subject"] = kind.subject + (f" - {message.subject}" if message.subject else "")
     rep["Date"] = email.utils.formatdate(now, usegmt=True)
-    rep["Message-ID"] = email.utils.make_msgid(domain=from_address.rpartition("@")[2] or "mailfax.localhost")
+    rep["Message-ID"] = report_message_id(message, jobs, from_address, requeue=requeue)
     rep["Auto-Submitted"] = "auto-replied"  # RFC 3834: no auto-replies to this
     if message.message_id:
         rep["In-Reply-To"] = message.message_id

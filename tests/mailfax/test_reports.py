@@ -162,3 +162,24 @@ def test_requeue_notice_says_when_the_next_try_is(env):
     assert rcpts == ["erin@example.com"] and "will retry" in rep["Subject"]
     assert "the line was busy" in body and "another attempt at 2023-11-14 22:16:20 UTC" in body
     assert store.message(1).report_state == "pending"  # the final report is still to come
+
+
+def test_report_message_ids_are_stable_so_a_resend_after_a_crash_is_one_message(env):
+    """A report sent again after a restart (the relay took it, the gateway died before
+    recording that) carries the same Message-ID; each notice and each message differ."""
+    from mailfax.reports import build_report
+
+    store, sender, runner, sink = env
+    ready(store, "frank@example.com", ["+4930777"], requeue=True)
+    sender.script["+4930777"] = [Attempt(FailureClass.BUSY)]
+    asyncio.run(settle(runner))                        # the requeue notice
+    store.wake_retries(T0 + 10_000)
+    asyncio.run(settle(runner))                        # the final report
+    (_, _, notice), (_, _, final) = sink.messages
+    msg, jobs = store.message(1), store.jobs()
+    again = build_report(msg, jobs, from_address="fax@gw.test", now=T0 + 99_999)
+    assert again["Message-ID"] == final["Message-ID"] != notice["Message-ID"]
+    assert final["Message-ID"].endswith("@gw.test>")
+    ready(store, "frank@example.com", ["+4930778"])
+    other = build_report(store.message(2), store.jobs(), from_address="fax@gw.test", now=T0)
+    assert other["Message-ID"] != final["Message-ID"]
