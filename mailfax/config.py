@@ -29,6 +29,7 @@ import yaml
 
 from mailfax import MailfaxError
 from mailfax.jobs import RetryPolicy
+from mailfax.netaddr import LISTEN_EXAMPLE, hostport, parse_host, parse_listen
 
 DEFAULT_CONFIG_PATHS = ("/etc/mailfax/mailfax.yaml",)
 
@@ -367,11 +368,20 @@ def _path(node: Node, base: Path, default: Path | None) -> Path | None:
 
 
 def _listen(node: Node) -> tuple[str, int]:
-    text = node.str("127.0.0.1:10025", what="HOST:PORT")
-    m = re.fullmatch(r"\[?([^\]]*?)\]?:(\d+)", text)
-    if not m or not 0 < int(m.group(2)) < 65536:
-        raise node.fail("HOST:PORT such as 127.0.0.1:10025")
-    return m.group(1) or "0.0.0.0", int(m.group(2))
+    """``HOST:PORT``, ``[IPV6]:PORT`` or ``:PORT`` (see `mailfax.netaddr.parse_listen`)."""
+    text = node.str("127.0.0.1:10025", what=LISTEN_EXAMPLE)
+    parsed, expected = parse_listen(text)
+    if parsed is None:
+        raise node.fail(expected)
+    return parsed
+
+
+def _host(node: Node) -> str:
+    """A trunk host: a name, IPv4, or IPv6 bare or bracketed (`mailfax.netaddr.parse_host`)."""
+    host, expected = parse_host(node.str(what="a host name or address"))
+    if host is None:
+        raise node.fail(expected)
+    return host
 
 
 def parse_smtp(node: Node, base: Path) -> SmtpConfig:
@@ -452,7 +462,7 @@ def parse_trunks(node: Node, base: Path) -> tuple[Trunk, ...]:
         t.mapping(("name", "host", "port", "username", "secret", "register", "channels", "caller_id", "local_ident"))
         trunks.append(Trunk(
             name=t.child("name").str(f"trunk{i}", pattern=r"[\w.\-]+", what="a name (letters, digits, . - _)"),
-            host=t.child("host").str(pattern=HOST_RE, what="a host name or address"),
+            host=_host(t.child("host")),
             port=t.child("port").int(4569, lo=1, hi=65535),
             username=t.child("username").str(None),
             secret=t.child("secret").str(None),
@@ -660,7 +670,7 @@ def describe(config: Config) -> dict[str, Any]:
     return {
         "source": config.source,
         "smtp": {
-            "listen": f"{config.smtp.host}:{config.smtp.port}", "hostname": config.smtp.hostname,
+            "listen": hostport(config.smtp.host, config.smtp.port), "hostname": config.smtp.hostname,
             "tls": {"cert": str(config.smtp.tls_cert), "key": str(config.smtp.tls_key)} if config.smtp.tls else None,
             "max_message_size": config.smtp.max_message_size,
             "require_tls": config.smtp.require_tls,
@@ -677,8 +687,8 @@ def describe(config: Config) -> dict[str, Any]:
         "rules": str(config.rules_file) if config.rules_file else "(embedded defaults)",
         "inbound": dict(vars(config.inbound)),
         "imap": {a.name: dict(vars(a), password=mask(a.password)) for a in config.imap_accounts},
-        "metrics": f"{config.metrics.host}:{config.metrics.port}" if config.metrics.port else None,
-        "iax": {"listen": f"{config.iax.host}:{config.iax.port}", "ring_period": config.iax.ring_period,
+        "metrics": hostport(config.metrics.host, config.metrics.port) if config.metrics.port else None,
+        "iax": {"listen": hostport(config.iax.host, config.iax.port), "ring_period": config.iax.ring_period,
                 "line": "trunks" if config.trunks else "built-in loopback line (no trunk configured)"},
         "recording": {"enabled": config.recording.enabled, "calls": config.recording.calls,
                       "dir": str(config.recording.directory(config.storage.data_dir)),
