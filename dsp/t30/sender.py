@@ -1,6 +1,7 @@
 """The transmitting terminal's states (T.30 Figure 5-2b/c and Annex A for ECM).
 
-Phase B: DCS (with TSI) and TCF, then CFR or FTT; FTT steps down the rate ladder.
+Phase B: DCS (with TSI) and TCF, then CFR or FTT (awaited `TCF_ANSWER_WAIT_MS`, longer
+than T4: see there); FTT steps down the rate ladder.
 Phase C: the page as one bit stream (non-ECM) or as ECM blocks of FCD frames.
 Phase D: MPS/EOP/EOM answered by MCF, RTP (page good, retrain first) or RTN (page bad:
 retrain — at the same rate the first time, one step slower after — and send it again,
@@ -33,6 +34,16 @@ _REFUSALS = {
 }
 PPRS_BEFORE_CTC = 4  # T.30 §A.4.1: after the fourth PPR for a block, CTC or EOR
 MAX_CTC = 2
+# How long we wait for CFR/FTT after our TCF before repeating DCS: T4's 4.5 s (T.30
+# §5.4.3.1 allows it for manual terminals; automatic ones use 3 s).  A deliberate
+# deviation: spandsp's receiver (Asterisk, FreeSWITCH, iaxmodem/HylaFAX) stays silent
+# after a TCF it could not train on until its T2 expires (7 s after the DCS, ~4 s after
+# a V.17 TCF ends) and then sends FTT, but answers a DCS repeated before that with DCN
+# ("unexpected message").  A lost packet in V.17's 1.4 s training is enough, so at 1 %
+# loss 3 s lost ~60 % of our calls to spandsp; by 4.5 s its FTT's flags have begun, and
+# the T4 extension for a response under way (session.py) lets it finish.  The cost: a
+# lost CFR or FTT is repeated 1.5 s later.
+TCF_ANSWER_WAIT_MS = 4500
 
 
 class SenderStates:
@@ -95,7 +106,7 @@ class SenderStates:
     def _send_tcf(self) -> None:
         rate = self.dcs.rate
         self._transmit(SendTCF(rate.modem, rate.bit_rate),
-                       then=lambda: self._listen(State.TX_AWAIT_CFR, Timer.T4))
+                       then=lambda: self._listen(State.TX_AWAIT_CFR, Timer.T4, duration=ms(TCF_ANSWER_WAIT_MS)))
 
     def _fall_back(self) -> bool:
         """One step down the common rate ladder; False at the bottom."""

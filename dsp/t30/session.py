@@ -297,13 +297,14 @@ class T30Session(SenderStates, ReceiverStates):
         self._emit(request)
 
     def _listen(self, state: State, timer: Timer | None, modem: Modem = Modem.V21,
-                bit_rate: int = 300, *, short_train: bool = False, hdlc: bool = True) -> None:
+                bit_rate: int = 300, *, short_train: bool = False, hdlc: bool = True,
+                duration: int | None = None) -> None:
         self._set_state(state)
         self._emit(StartReceiving(modem, bit_rate, short_train, hdlc))
         self._t4_extended = False
         self._quiet_wait = 0
         if timer is not None:
-            self._timers.start(timer)
+            self._timers.start(timer, duration)
 
     def _relisten(self) -> None:
         timer = Timer.T4 if self.state in _COMMAND_WAITS else Timer.T2

@@ -1,9 +1,10 @@
-"""The session's two defences for a lossy line, driven directly (no audio):
+"""The session's defences for a lossy line, driven directly (no audio):
 
 - a command is not repeated at T4 while a signal is on the line (`line_signal`): it
   waits for quiet, at most `QUIET_WAIT_MS` more;
 - a response that came but was lost (`reply_damaged`) does not use up a try: up to
-  `MAX_FREE_RETRIES` repeats beyond the three of T.30 §5.3.2."""
+  `MAX_FREE_RETRIES` repeats beyond the three of T.30 §5.3.2;
+- the answer to a TCF is awaited `TCF_ANSWER_WAIT_MS`, not T4, before DCS is repeated."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import numpy as np
 from dsp.t30.dis import Capabilities, encode_dis
 from dsp.t30.events import CallFinished, FrontEnd, SendFrames, SendImage, SendTCF, SendTone, Silence
 from dsp.t30.fcf import FCF, Frame, build
+from dsp.t30.sender import TCF_ANSWER_WAIT_MS
 from dsp.t30.session import MAX_FREE_RETRIES, MAX_TRIES, QUIET_POLL_MS, QUIET_WAIT_MS, SessionConfig, T30Session
 from dsp.t30.timers import ms
 from dsp.t4.page import Page
 
 PAGE = Page(np.eye(16, 1728, dtype=np.uint8), 204, 196)
 T4 = ms(3000)
+CFR_WAIT = ms(TCF_ANSWER_WAIT_MS)
 
 
 def _sent(session: T30Session) -> list[str]:
@@ -48,7 +51,7 @@ def _sender_awaiting(ecm: bool = False) -> T30Session:
 def test_repeat_waits_while_the_line_carries_a_signal():
     s = _sender_awaiting()
     s.line_signal(True)
-    s.advance(T4 + ms(2000))
+    s.advance(CFR_WAIT + ms(2000))
     assert _sent(s) == []  # due at T4, but the far end is still talking
     s.line_signal(False)
     s.advance(ms(QUIET_POLL_MS))
@@ -58,15 +61,17 @@ def test_repeat_waits_while_the_line_carries_a_signal():
 def test_repeat_waits_at_most_quiet_wait():
     s = _sender_awaiting()
     s.line_signal(True)
-    s.advance(T4 + ms(QUIET_WAIT_MS) - ms(QUIET_POLL_MS))
+    s.advance(CFR_WAIT + ms(QUIET_WAIT_MS) - ms(QUIET_POLL_MS))
     assert _sent(s) == []
     s.advance(ms(QUIET_POLL_MS))
     assert _sent(s) == ["DCS", "SendTCF"]  # a signal that never ends does not stop the procedure
 
 
-def test_quiet_line_repeats_at_t4():
+def test_unanswered_tcf_repeats_dcs_after_the_tcf_answer_wait():
+    """spandsp's receiver does not answer a TCF it could not train on until its T2
+    (7 s after DCS) and drops the call on a DCS repeated before that."""
     s = _sender_awaiting()
-    s.advance(T4 - 1)
+    s.advance(CFR_WAIT - 1)
     assert _sent(s) == []
     s.advance(1)
     assert _sent(s) == ["DCS", "SendTCF"]

@@ -1,0 +1,35 @@
+"""Ours -> spandsp over 1 % VoIP packet loss, seed 104 of the loss sweep's lines.
+
+A lost packet broke the V.17 training of our TCF at spandsp's receiver; spandsp does not
+answer such a TCF until its T2 runs out (7 s after DCS, then FTT), and our DCS, repeated
+at T4 (3 s after the TCF), reached it first: "unexpected DCS", DCN, the call failed
+(spandsp<->spandsp fails the same way).  We now wait `TCF_ANSWER_WAIT_MS` for the answer,
+get the FTT, retrain and send the page."""
+
+from __future__ import annotations
+
+import pytest
+
+from dsp.fax import FaxTerminal
+from dsp.t30.completion import Completion
+from dsp.t30.dis import Capabilities
+from dsp.t30.session import SessionConfig
+from tests.dsp.t30.audio import run_call
+from tests.dsp.t30.pages import text_page
+from tests.support.line import LineModel
+
+pytestmark = pytest.mark.spandsp
+LOSS = dict(loss_rate=0.01, codec="alaw")
+
+
+@pytest.mark.parametrize("ecm", [True, False], ids=["ecm", "no-ecm"])
+def test_spandsp_receiver_gets_time_to_answer_ftt(tmp_path, ecm):
+    from tests.support.spandsp_fax import SpandspFax
+
+    page = text_page(70, 600)
+    tx = FaxTerminal(SessionConfig(calling=True, pages=(page,), capabilities=Capabilities(ecm=ecm)))
+    rx = SpandspFax(False, rx_file=str(tmp_path / "rx.tif"), ecm=ecm)
+    run_call(tx, rx, line_ab=LineModel(104, **LOSS), line_ba=LineModel(105, **LOSS), max_seconds=400)
+    assert tx.result.completion is Completion.OK, tx.result.stats.frames_sent
+    assert rx.completion == 0
+    assert "FTT" in tx.result.stats.frames_received
