@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from dsp.t30.dis import Capabilities, encode_dis
 from dsp.t30.events import CallFinished, FrontEnd, SendFrames, SendImage, SendTCF, SendTone, Silence
@@ -17,6 +18,7 @@ from dsp.t30.sender import TCF_ANSWER_WAIT_MS
 from dsp.t30.session import MAX_FREE_RETRIES, MAX_TRIES, QUIET_POLL_MS, QUIET_WAIT_MS, SessionConfig, T30Session
 from dsp.t30.timers import ms
 from dsp.t4.page import Page
+from tests.dsp.t30.test_robust import _session_in_some_state
 
 PAGE = Page(np.eye(16, 1728, dtype=np.uint8), 204, 196)
 T4 = ms(3000)
@@ -98,3 +100,36 @@ def test_lost_responses_buy_extra_tries():
     # The EOP went out once with the page; then repeats at T4.
     assert _tries(False) == MAX_TRIES - 1
     assert _tries(True) == MAX_TRIES - 1 + MAX_FREE_RETRIES
+
+
+_signal_actions = st.lists(st.tuples(st.sampled_from(["signal", "quiet", "advance", "damaged"]),
+                                     st.integers(1, 40_000)), max_size=60)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calling=st.booleans(), sending=st.booleans(), ecm=st.booleans(), ticks=st.integers(0, 1100),
+       script=_signal_actions, loud_forever=st.booleans())
+def test_a_busy_line_never_hangs_the_session(calling, sending, ecm, ticks, script, loud_forever):
+    """Line-signal reports and lost responses, in any order and any state: a timer always
+    runs until the end, and a line that never falls quiet still ends the call in bounds."""
+    session = _session_in_some_state(calling, sending, ecm, ticks)
+    for kind, n in script:
+        session.front_end_status(FrontEnd.SEND_COMPLETE)
+        if kind == "signal":
+            session.line_signal(True)
+        elif kind == "quiet":
+            session.line_signal(False)
+        elif kind == "damaged":
+            session.reply_damaged()
+        else:
+            session.advance(n)
+        session.outputs()
+        assert session.finished or session.next_timeout() is not None, session.state
+    session.line_signal(loud_forever)
+    for _ in range(2000):
+        if session.finished:
+            break
+        session.front_end_status(FrontEnd.SEND_COMPLETE)
+        session.advance(8000)
+        session.outputs()
+    assert session.finished
