@@ -17,6 +17,8 @@ import hmac
 import random
 import string
 
+from .options import unmapped
+
 Addr = tuple[str, int]
 
 _CHALLENGE_ALPHABET = string.digits
@@ -43,7 +45,9 @@ class CallTokens:
         self._lifetime = lifetime
 
     def _mac(self, addr: Addr, issued: int) -> str:
-        msg = f"{addr[0]}:{addr[1]}:{issued}".encode()
+        # host and port only (an IPv6 socket's flowinfo/scope are not the peer's identity);
+        # the port has no colon, so the text splits back one way for IPv4 and IPv6 alike
+        msg = f"{unmapped(addr[0])}:{addr[1]}:{issued}".encode()
         return hmac.new(self._secret, msg, hashlib.sha1).hexdigest()
 
     def issue(self, addr: Addr, now: float) -> bytes:

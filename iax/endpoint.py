@@ -25,7 +25,7 @@ from .dialog import Dialog
 from .events import Event, IncomingCall
 from .frames import Format, FrameType, FullFrame, Iax, MetaFrame, decode, encode_full
 from .ies import IE, IEMap, decode_ies, encode_ies
-from .options import EndpointOptions, Peer
+from .options import EndpointOptions, Peer, same_host
 from .registration import RegClient, Registrar, Registration, RegServer, RegState
 
 Addr = tuple[str, int]
@@ -238,7 +238,7 @@ class Endpoint:
     def _peer_for(self, ies: IEMap, addr: Addr) -> Peer | None:
         peer = self.options.peer_named(str(ies.get(IE.USERNAME, ""))) or \
             self.options.peer_at(addr)
-        if peer and peer.address and (peer.address[0] != addr[0]
+        if peer and peer.address and (not same_host(peer.address[0], addr[0])
                                       or peer.address[1] not in (0, addr[1])):
             return None  # right name, wrong place
         return peer

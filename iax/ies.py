@@ -115,9 +115,13 @@ def _encode_value(kind: Kind, value: Value) -> bytes:
     if kind is Kind.RAW:
         return bytes(value)  # type: ignore[arg-type]
     if kind is Kind.ADDR:
-        host, port = value  # type: ignore[misc]
+        host, port = value[0], value[1]  # type: ignore[index]
         # struct sockaddr_in as Asterisk and libiax2 copy it: family in host (little-endian)
-        # order, port and address in network order, eight zero bytes.
+        # order, port and address in network order, eight zero bytes.  An IPv6 address goes
+        # as a 28-octet struct sockaddr_in6 (Asterisk's ast_sockaddr does the same).
+        if ":" in host:
+            return struct.pack("<H", socket.AF_INET6) + struct.pack("!HI", port, 0) \
+                + socket.inet_pton(socket.AF_INET6, host.split("%")[0]) + bytes(4)
         return struct.pack("<H", socket.AF_INET) + struct.pack("!H", port) \
             + socket.inet_aton(host) + bytes(8)
     return int(value).to_bytes(kind.value, "big")  # type: ignore[arg-type]
@@ -129,6 +133,8 @@ def _decode_value(kind: Kind, raw: bytes) -> Value | None:
     if kind is Kind.RAW:
         return raw
     if kind is Kind.ADDR:
+        if len(raw) == 28:  # sockaddr_in6
+            return socket.inet_ntop(socket.AF_INET6, raw[8:24]), (raw[2] << 8) | raw[3]
         if len(raw) != 16:
             return None
         return socket.inet_ntoa(raw[4:8]), (raw[2] << 8) | raw[3]

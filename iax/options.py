@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from .frames import Format
 from .reliable import RetryPolicy
 
+#: (host, port) from an IPv4 or IPv6 socket; an IPv6 socket's (host, port, flowinfo, scope_id)
+#: works too, as long as one peer is always given the same form.
 Addr = tuple[str, int]
 
 
@@ -57,6 +59,19 @@ class EndpointOptions:
 
     def peer_at(self, addr: Addr) -> Peer | None:
         for p in self.peers:
-            if p.address and p.address[0] == addr[0] and p.address[1] in (0, addr[1]):
+            if p.address and same_host(p.address[0], addr[0]) and p.address[1] in (0, addr[1]):
                 return p
         return None
+
+
+def unmapped(host: str) -> str:
+    """``::ffff:a.b.c.d`` (an IPv4 peer seen on a dual-stack IPv6 socket, RFC 4291
+    §2.5.5.2) -> ``a.b.c.d``; other hosts unchanged."""
+    if host[:7].lower() == "::ffff:" and host.count(".") == 3 and host.count(":") == 3:
+        return host[7:]
+    return host
+
+
+def same_host(a: str, b: str) -> bool:
+    """Whether two address texts name one host, whatever family the socket reported."""
+    return a == b or unmapped(a) == unmapped(b)
