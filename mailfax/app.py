@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailfax.config import Config
+from mailfax.netaddr import hostport
 
 log = logging.getLogger("mailfax.app")
 
@@ -180,8 +181,8 @@ async def serve(config: Config, rules, store) -> None:
         loop.add_signal_handler(sig, on_signal)
     gw = await start_gateway(config, rules, store)
     where = f", Maildir {gw.maildir}" if gw.maildir else ""
-    print(f"mailfax: listening on {config.smtp.host}:{gw.smtp_port}, queue {config.storage.queue_db}, "
-          f"IAX2 on {gw.telephony.address[0]}:{gw.telephony.address[1]}{where}", flush=True)
+    print(f"mailfax: listening on {hostport(config.smtp.host, gw.smtp_port)}, queue {config.storage.queue_db}, "
+          f"IAX2 on {hostport(*gw.telephony.address)}{where}", flush=True)
     try:
         await stop.wait()
         await gw.drain(config.shutdown.grace, hurry)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -37,6 +38,7 @@ from mailfax.addresses import NotOurs, parse_recipient
 from mailfax.config import Config
 from mailfax.jobs import JobSettings
 from mailfax.mime import MimeProblem, check_message
+from mailfax.netaddr import hostport, unmap
 from mailfax.smtp_data import FastDataSMTP
 from mailfax.store import Accepted, Envelope, NewJob, Store, Submission
 
@@ -175,9 +177,10 @@ class FaxHandler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
             return "452 4.5.3 too many recipients; send the rest in another message"  # RFC 5321 §4.5.3.1.10
+        # unmap: a dual-stack [::] listener reports an IPv4 client as ::ffff:a.b.c.d (relay rules name IPv4 nets)
         user = session.auth_data if session.authenticated else None
         sender = rules_mod.Sender(envelope.mail_from or "", user if isinstance(user, str) else None,
-                                  session.peer[0] if session.peer else None)
+                                  unmap(session.peer[0]) if session.peer else None)
         job = decide_recipient(self.config, self.rules, sender, address)
         if isinstance(job, rules_mod.Refused):
             log.info("RCPT %s from %s refused: %s", address, sender.address, job.reason)
@@ -200,7 +203,7 @@ class FaxHandler:
             return "554 5.5.1 no valid recipients"
         user = session.auth_data if session.authenticated and isinstance(session.auth_data, str) else None
         env = Envelope(sender=envelope.mail_from or "", auth_user=user,
-                       peer=session.peer[0] if session.peer else None,
+                       peer=unmap(session.peer[0]) if session.peer else None,
                        message_id=parsed.message_id, subject=parsed.subject)
         try:
             result = await self.committer.accept(Submission(raw, env, tuple(pending.jobs), self.clock()))
@@ -268,8 +271,18 @@ def smtp_factory(handler: FaxHandler, config: Config) -> Callable[[], SMTP]:
 
 
 async def start_server(handler: FaxHandler, config: Config) -> asyncio.AbstractServer:
-    """Listen on the configured address on the running loop."""
+    """Listen on the configured address on the running loop.
+
+    ``[::]`` is one dual-stack socket (IPv4 clients too, as ``::ffff:a.b.c.d``) where the
+    OS allows: asyncio itself would set IPV6_V6ONLY on it and leave IPv4 out."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(smtp_factory(handler, config), host=config.smtp.host, port=config.smtp.port)
-    log.info("SMTP listening on %s:%d (domains %s)", config.smtp.host, config.smtp.port, ", ".join(config.fax_domains))
+    factory = smtp_factory(handler, config)
+    host, port = config.smtp.host, config.smtp.port
+    if host == "::" and socket.has_dualstack_ipv6():
+        sock = socket.create_server((host, port), family=socket.AF_INET6, dualstack_ipv6=True)
+        server = await loop.create_server(factory, sock=sock)
+    else:
+        server = await loop.create_server(factory, host=host, port=port)
+    where = ", ".join(hostport(*s.getsockname()[:2]) for s in server.sockets)
+    log.info("SMTP listening on %s (domains %s)", where, ", ".join(config.fax_domains))
     return server

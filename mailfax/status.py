@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from mailfax.netaddr import hostport
+
 log = logging.getLogger("mailfax.status")
 
 SNAPSHOT_NAME = "status.json"
@@ -148,7 +150,7 @@ class Operations:
             try:
                 self.metrics_server = await metrics.start_server(self, listen.host, listen.port)
             except OSError as e:
-                log.error("metrics: cannot listen on %s:%d: %s", listen.host, listen.port, e.strerror or e)
+                log.error("metrics: cannot listen on %s: %s", hostport(listen.host, listen.port), e.strerror or e)
         self.sessions = self.follow_sessions()
         try:
             while not stop.is_set():

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from dsp.fax import FaxTerminal
 from dsp.t30.dis import Capabilities
 from dsp.t30.session import SessionConfig
-from iax.aio import IaxProtocol, open_endpoint
+from dsp.t30.completion import CallStats
+from iax.aio import IaxProtocol, open_endpoint, resolve
 from iax.events import (CallAnswered, CallEnded, EndReason, Event, IncomingCall, Registered,
                         RegistrationFailed)
 from iax.frames import Format
@@ -48,6 +49,8 @@ from iax.options import EndpointOptions, Peer
 from mailfax.config import Config, Trunk
 from mailfax.faxcall import TICK, FaxCall, FaxCallResult, warm_up
 from mailfax.jobs import FailureClass, failure_for_completion
+from mailfax.netaddr import hostport, ip_version, unmap
+from mailfax.trunk_addresses import Addr, pin, resolve_trunks, trunk_family
 from mailfax.queue_runner import SendOutcome, SendProgress, SendRequest, format_header
 from mailfax.recording import CallRecording, Recorder, RecordingTerminal
 from mailfax.sessionlog import SessionLogs, file_lines
@@ -169,9 +172,14 @@ class TelephonyStats:
     registrations: dict[str, str] = field(default_factory=dict)
 
 
-def endpoint_options(trunks: Sequence[Trunk]) -> EndpointOptions:
-    """Trunks may call us without call tokens (iaxmodem cannot); strangers need one."""
-    peers = tuple(Peer(t.username or t.name, secret=t.secret, address=(t.host, 0),
+def endpoint_options(trunks: Sequence[Trunk],
+                     addresses: dict[str, tuple[Addr, ...]] | None = None) -> EndpointOptions:
+    """Trunks may call us without call tokens (iaxmodem cannot); strangers need one.
+
+    A trunk is pinned to its host when that is one address (a literal, or a name with one
+    address in ``addresses``); a name with several (A and AAAA) is not pinned, since the far
+    end may call from any of them -- it is still known by its username."""
+    peers = tuple(Peer(t.username or t.name, secret=t.secret, address=pin(t, addresses),
                        calltoken_required=False) for t in trunks)
     return EndpointOptions(peers=peers, accept_unknown=True, calltoken_required=True,
                            formats=(Format.ALAW, Format.ULAW, Format.SLINEAR))
@@ -185,7 +193,8 @@ class Telephony:
                  clock: Callable[[], float] = time.time,
                  terminal_factory: Callable[[SessionConfig], object] = FaxTerminal,
                  group: TickGroup | None = None, session_logs: SessionLogs | None = None,
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None,
+                 addresses: dict[str, tuple[Addr, ...]] | None = None) -> None:
         self.protocol = protocol
         self.terminal_factory = terminal_factory   # another fax engine for comparisons
         self.endpoint = protocol.endpoint
@@ -201,6 +210,8 @@ class Telephony:
         self.session_logs = session_logs   # per-call logs, kept from every tick
         self.recorder = recorder           # call audio (recording.enabled), or None
         self._regs: dict[int, Trunk] = {}
+        #: trunk name -> its numeric addresses (`resolve_trunks`); literal hosts need no entry
+        self.addresses: dict[str, tuple[Addr, ...]] = dict(addresses or {})
         self._tasks: set[asyncio.Task] = set()
         self.draining = False              # graceful stop: refuse new calls, let running ones end
         self._closing = False              # close(): calls left are being hung up
@@ -224,11 +235,14 @@ class Telephony:
             kw["recorder"] = Recorder.from_config(config, clock=kw.get("clock", time.time))
         local = (host or config.iax.host, config.iax.port if port is None else port)
         try:
-            proto = await open_endpoint(local, endpoint_options(trunks), rng,
+            if ip_version(local[0]) is None:  # a host name: bind its first address
+                local = (await resolve(local[0], local[1]))[0]
+            addresses = await resolve_trunks(trunks, trunk_family(local[0]))
+            proto = await open_endpoint(local, endpoint_options(trunks, addresses), rng,
                                         on_event=lambda ev: holder[0].on_event(ev))
         except OSError as e:  # say which socket: the caller may be reporting the SMTP one
-            raise OSError(e.errno, f"IAX2 on {local[0]}:{local[1]}: {e.strerror or e}") from None
-        self = cls(proto, config, inbound=inbound, trunks=trunks, **kw)
+            raise OSError(e.errno, f"IAX2 on {hostport(*local)}: {e.strerror or e}") from None
+        self = cls(proto, config, inbound=inbound, trunks=trunks, addresses=addresses, **kw)
         holder.append(self)
         self.start()
         return self
@@ -237,11 +251,37 @@ class Telephony:
     def address(self) -> tuple[str, int]:
         return self.protocol.local_address
 
+    def addresses_of(self, trunk: Trunk) -> tuple[Addr, ...]:
+        """Where ``trunk`` is: its literal host, else what its name resolved to at open."""
+        if ip_version(trunk.host) is not None:
+            return ((trunk.host, trunk.port),)
+        return self.addresses.get(trunk.name, ())
+
+    async def _address(self, trunk: Trunk) -> Addr | str:
+        """The address to call ``trunk`` at, looked up again for a name (it may have moved,
+        or failed at open); a string says why there is none."""
+        if ip_version(trunk.host) is not None:
+            return trunk.host, trunk.port
+        try:
+            found = await resolve(trunk.host, trunk.port, trunk_family(self.protocol.local_address[0]))
+        except OSError as e:
+            known = self.addresses.get(trunk.name)
+            if known:
+                return known[0]
+            return f"trunk {trunk.name}: no address for {trunk.host}: {e.strerror or e}"
+        self.addresses[trunk.name] = tuple(found)
+        return found[0]
+
     def start(self) -> None:
         now = self.protocol.now()
         for t in self.trunks:
             if t.register and t.username:
-                ident = self.endpoint.register((t.host, t.port), t.username, t.secret, now=now)
+                where = self.addresses_of(t)
+                if not where:
+                    log.warning("trunk %s: not registering, no address for %s", t.name, t.host)
+                    self.stats.registrations[t.name] = "failed: no address"
+                    continue
+                ident = self.endpoint.register(where[0], t.username, t.secret, now=now)
                 self._regs[ident] = t
                 self.stats.registrations[t.name] = "registering"
         self.protocol.transmit()
@@ -376,11 +416,15 @@ class Telephony:
     async def send_fax(self, trunk: Trunk, dial: str, pages: Sequence, *, header=None,
                        on_progress: Callable[[SendProgress], None] | None = None) -> FaxCallResult:
         """Place one call on ``trunk`` and send ``pages``; returns when the call has ended."""
+        where = await self._address(trunk)
+        if isinstance(where, str):
+            log.warning("%s", where)
+            return FaxCallResult(None, None, where, CallStats())
         now = self.protocol.now()
         term = self.terminal_factory(SessionConfig(calling=True, pages=tuple(pages), ident=trunk.local_ident,
                                                    header=header, capabilities=Capabilities()))
         call = self.endpoint.place_call(
-            (trunk.host, trunk.port), dial, calling_number=trunk.caller_id or "",
+            where, dial, calling_number=trunk.caller_id or "",
             calling_name=trunk.local_ident, username=trunk.username, secret=trunk.secret, now=now)
         term, rec = self._record(term, call, incoming=False, number=dial)
         live = _Live(FaxCall(self.endpoint, call, term), asyncio.get_running_loop().create_future(),
@@ -396,8 +440,9 @@ class Telephony:
         for t in self.trunks:
             if ev.peer and ev.peer in (t.username, t.name):
                 return t
+        host = unmap(ev.addr[0])  # the aio adapter unmaps already; a 4-tuple core user may not
         for t in self.trunks:
-            if t.host == ev.addr[0]:
+            if any(a[0] == host for a in self.addresses_of(t)):
                 return t
         return self.trunks[0] if self.trunks else None
 

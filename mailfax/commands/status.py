@@ -14,6 +14,7 @@ import sys
 import time
 
 from mailfax.commands._common import add_config_argument, config_or_exit
+from mailfax.netaddr import hostport
 
 NAME = "status"
 HELP = "show trunks, active calls, queue counts and recent failures"
@@ -39,7 +40,7 @@ def format_status(snap: dict | None, queue: dict, now: float) -> str:
         out.append("Server: not running (no status snapshot)")
     else:
         iax = snap.get("iax")
-        where = f", IAX2 {iax[0]}:{iax[1]}" if iax else ""
+        where = f", IAX2 {hostport(iax[0], iax[1])}" if iax else ""
         out.append(f"Server: {snap['state']} (pid {snap.get('pid')}, since {_when(snap.get('started_at'), now)}, "
                    f"updated {_when(snap.get('updated_at'), now)}{where})")
         media = snap.get("media") or {}
@@ -52,7 +53,7 @@ def format_status(snap: dict | None, queue: dict, now: float) -> str:
         out.append("")
         out.append("Trunk            Address                 Lines  Active  Registration")
         for t in snap.get("trunks", []):
-            out.append(f"{t['name']:<16} {t['host'] + ':' + str(t['port']):<23} {t['channels']:>5}  "
+            out.append(f"{t['name']:<16} {hostport(t['host'], t['port']):<23} {t['channels']:>5}  "
                        f"{t['active']:>6}  {t['registration']}")
         if not snap.get("trunks"):
             out.append("(no trunks)")
