@@ -105,7 +105,11 @@ def test_loss_1pc_seeds(tmp_path, direction, ecm):
     """Whole-call success over 1 % loss, seeds 100-159: a lost packet in a TCF must not
     cost an FTT (the TCF check excuses two, T.30 §5.3.6.2.2 Note).  An FTT stays right
     when three packets go in one TCF or the training itself is hit (~4 % of TCFs).
-    ours->ours ECM is only reported: its losses are PPR answers the sender misses."""
+    Recorded: ours->ours 60/60 with and without ECM, spandsp->ours 60/60 without ECM and
+    54/60 with it (V.21 frames that lost a packet are mended, dsp/v21_repair.py); the six
+    ECM failures are spandsp giving up after three of our PPRs (1 s frames, ~40 % of them
+    hit) were lost in a row — its receiver cannot mend them.  spandsp<->spandsp on the
+    same lines: 21/60 ECM, 27/60 non-ECM."""
     results = [_loss_call(tmp_path, direction, ecm, seed) for seed in LOSS_SEEDS]
     ok = sum(r[0] for r in results)
     ftt = sum(r[1] for r in results)
@@ -114,3 +118,5 @@ def test_loss_1pc_seeds(tmp_path, direction, ecm):
     assert sum(r[1] > 0 for r in results) <= len(results) // 10
     if direction == "spandsp->ours":
         assert ok >= len(results) * 9 // 10
+    else:
+        assert ok >= len(results) - 2
