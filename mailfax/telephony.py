@@ -25,6 +25,11 @@ the terminal of each call is wrapped so both directions of its audio go to a WAV
 (`mailfax.recording`).  At call end the paths kept are put into the result
 (``FaxCallResult.session_log`` / ``.recording``), so the sender's report and the
 received-fax email can name them.
+
+Addresses: the socket's family follows ``iax.listen`` (``[::]`` is dual-stack, see
+`iax.aio`); trunk host names are looked up off the loop when opening and again for each
+outgoing call (`mailfax.trunk_addresses`), and an incoming call is matched to the trunk
+whose host, or one of whose addresses, it came from.
 """
 
 from __future__ import annotations

@@ -220,3 +220,34 @@ def test_tshark_decodes_our_ipv6_packets_without_errors(tmp_path: Path) -> None:
     for label in ("NEW", "CALLTOKEN", "AUTHREQ", "AUTHREP", "REGREQ", "REGAUTH", "REGACK"):
         assert re.search(rf"IAX subclass: {label} \(", verbose), label
     assert "Apparent Address" in verbose or "APPARENT" in verbose.upper()
+
+
+# ------------------------------------------------------------------- iaxmodem (IPv4 only)
+
+@pytest.mark.servers
+@needs_ipv6
+def test_iaxmodem_registers_over_ipv4_to_a_dual_stack_listener(tmp_path: Path) -> None:
+    """Debian's iaxmodem 1.2.0 is IPv4-only (an AF_INET socket bound to 0.0.0.0, the server
+    looked up with gethostbyname), so it cannot be reached over ::1; a ``[::]`` listener still
+    serves it over IPv4: MD5 registration from the pinned address 127.0.0.1, REGACK carrying
+    an IPv4 APPARENT_ADDR (16 octets, as its libiax2 expects)."""
+    from tests.support import iaxmodem
+    iaxmodem.require()
+
+    async def run():
+        port = iaxmodem.free_udp_port()
+        proto = await open_endpoint(("::", port), EndpointOptions(peers=(
+            Peer("modem7", secret="s3cret", address=("127.0.0.1", 0), calltoken_required=False),)),
+            random.Random(7))
+        modem = iaxmodem.IaxModem(tmp_path, server_port=port, peername="modem7", secret="s3cret",
+                                  refresh=60)
+        try:
+            reg = await _wait_for(proto, PeerRegistered)
+            await asyncio.sleep(0.5)  # iaxmodem logs the REGACK
+            return reg, proto.endpoint.registrar.address_of("modem7"), modem.port, modem.log()
+        finally:
+            modem.stop()
+            proto.close()
+    reg, bound, modem_port, log = asyncio.run(run())
+    assert reg.peer == "modem7" and bound == ("127.0.0.1", modem_port)
+    assert "rror" not in log and "Registration completed" in log, log

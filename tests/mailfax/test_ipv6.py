@@ -242,15 +242,32 @@ def test_a_fax_over_ipv6_loopback(tmp_path):
     assert fax.trunk == "v6" and fax.pages[0].same_pixels(sample_page(1))
 
 
+def _aaaa_only(loop: asyncio.AbstractEventLoop, name: str) -> None:
+    """Make ``name`` a host with only an AAAA record (::1) for this loop's getaddrinfo: the
+    machine's resolver has no such name, and /etc/hosts is not ours to change."""
+    real = loop.getaddrinfo
+
+    async def getaddrinfo(host, port, *, family=0, type=0, proto=0, flags=0):
+        if host != name:
+            return await real(host, port, family=family, type=type, proto=proto, flags=flags)
+        if family not in (socket.AF_UNSPEC, socket.AF_INET6):
+            raise socket.gaierror(socket.EAI_NODATA, "No address associated with hostname")
+        return await real("::1", port, family=socket.AF_INET6, type=type, proto=proto, flags=flags)
+    loop.getaddrinfo = getaddrinfo
+
+
 @needs_ipv6
 def test_a_dual_stack_iax_listener_takes_ipv6_and_ipv4_callers(tmp_path):
+    """Both calls at once (one answerer, two callers); the IPv6 caller dials a trunk host name
+    with only an AAAA record."""
     async def main():
+        _aaaa_only(asyncio.get_running_loop(), "fax6.test")
         phone, store, config = await _answerer(tmp_path, "::", (DECOY, V6, V4))
         try:
             assert phone.protocol.dual_stack and phone.address[0] == "::"
             port = phone.address[1]
-            via6 = await _fax(config, "::1", ("::1", port), 1)
-            via4 = await _fax(config, "127.0.0.1", ("127.0.0.1", port), 2)
+            via6, via4 = await asyncio.gather(_fax(config, "::1", ("fax6.test", port), 1),
+                                              _fax(config, "127.0.0.1", ("127.0.0.1", port), 2))
             return via6, via4, await _stored(store, 2)
         finally:
             await phone.close()
@@ -261,16 +278,21 @@ def test_a_dual_stack_iax_listener_takes_ipv6_and_ipv4_callers(tmp_path):
     assert faxes[1].pages[0].same_pixels(sample_page(2))
 
 
+@needs_ipv6
 def test_a_trunk_name_that_does_not_resolve_is_a_line_failure_not_a_crash(tmp_path):
     async def main():
         (tmp_path / "m.yaml").write_text(f"storage: {{data_dir: {tmp_path / 'd'}}}\n")
         config = load_config(tmp_path / "m.yaml")
+        _aaaa_only(asyncio.get_running_loop(), "fax6.test")
         phone = await Telephony.open(config, host="127.0.0.1", port=0, trunks=())
         try:
-            return await phone.send_fax(Trunk(name="gone", host="no-such-host.invalid"), "1", [sample_page(1)])
+            return (await phone.send_fax(Trunk(name="gone", host="no-such-host.invalid"), "1", [sample_page(1)]),
+                    await phone.send_fax(Trunk(name="v6", host="fax6.test"), "1", [sample_page(1)]))
         finally:
             await phone.close()
 
-    res = asyncio.run(main())
-    assert not res.connected and res.cause.startswith("trunk gone: no address for no-such-host.invalid: ")
-    assert outcome_of(res, 1).failure is FailureClass.LINE
+    gone, v6_only = asyncio.run(main())
+    assert not gone.connected and gone.cause.startswith("trunk gone: no address for no-such-host.invalid: ")
+    assert outcome_of(gone, 1).failure is FailureClass.LINE
+    # an IPv4 socket cannot reach an AAAA-only trunk: said so, not attempted
+    assert v6_only.cause == "trunk v6: no address for fax6.test: No address associated with hostname"
