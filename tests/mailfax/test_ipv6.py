@@ -296,3 +296,31 @@ def test_a_trunk_name_that_does_not_resolve_is_a_line_failure_not_a_crash(tmp_pa
     assert outcome_of(gone, 1).failure is FailureClass.LINE
     # an IPv4 socket cannot reach an AAAA-only trunk: said so, not attempted
     assert v6_only.cause == "trunk v6: no address for fax6.test: No address associated with hostname"
+
+
+@needs_ipv6
+def test_trunk_registration_over_ipv6_from_a_dual_stack_socket(tmp_path):
+    """``register: true`` to an IPv6 trunk host (MD5; the REGACK's APPARENT_ADDR is a
+    sockaddr_in6); the registrar sees us at ::1."""
+    from iax.aio import open_endpoint
+    from iax.options import EndpointOptions, Peer
+
+    async def main():
+        server = await open_endpoint(("::1", 0), EndpointOptions(
+            peers=(Peer("gw", secret="pw", calltoken_required=False),)))
+        config = _load(tmp_path, f'storage: {{data_dir: {tmp_path / "d"}}}\niax: {{listen: "[::]:4569"}}\n'
+                                 f'trunks: [{{name: pbx, host: "::1", port: {server.local_address[1]}, '
+                                 f'username: gw, secret: pw, register: true}}]\n')
+        phone = await Telephony.open(config, port=0)
+        try:
+            for _ in range(100):
+                if phone.stats.registrations.get("pbx") == "registered":
+                    break
+                await asyncio.sleep(0.05)
+            return phone.stats.registrations, server.endpoint.registrar.address_of("gw"), phone.address
+        finally:
+            await phone.close()
+            server.close()
+
+    regs, bound, ours = asyncio.run(main())
+    assert regs == {"pbx": "registered"} and bound == ("::1", ours[1]) and ours[0] == "::"
