@@ -7,8 +7,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support import mailservers
+
+# Property tests are deterministic (a fixed derivation of examples per test, so CI and a
+# developer see the same cases) and never fail for being slow on a busy machine: the
+# time-based health check and deadline only measure the machine's load.
+settings.register_profile("mailfax", derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("mailfax")
 
 
 @pytest.fixture(scope="session")
