@@ -205,9 +205,21 @@ class SenderStates:
                 else:
                     self.stats.retrains += 1
                 self._command(self._send_dcs_tcf)
+        elif ev.fcf is FCF.DIS:
+            self._page_from_phase_b(ev)
         else:
             return False
         return True
+
+    def _page_from_phase_b(self, dis: Frame) -> None:
+        """DIS in answer to a post-message command or PPS: the receiver went back to phase
+        B and kept nothing of this page (spandsp does when T2 runs out while it waits for
+        an image whose training a lost packet broke).  Repeating our command would be
+        "unexpected" there (spandsp answers DCN), so negotiate again from the new DIS and
+        send the page from its start, as after DIS in phase B."""
+        self._timers.stop(Timer.T5)
+        self._note_remote(dis)
+        self._start_sending(dis.info)
 
     def _page_done(self, *, retrain: bool) -> None:
         self._timers.stop(Timer.T5)
@@ -259,6 +271,8 @@ class SenderStates:
                 self._timers.start(Timer.T5)
             self._set_state(State.TX_RNR_PAUSE)
             self._timers.start(Timer.PAUSE, ms(self.config.rr_pause_ms))
+        elif ev.fcf is FCF.DIS:
+            self._page_from_phase_b(ev)
         else:
             return False
         return True
