@@ -33,7 +33,7 @@ from dsp.t30.timers import Timer, ms
 
 _PMC = (FCF.MPS, FCF.EOP, FCF.EOM, FCF.PRI_MPS, FCF.PRI_EOP, FCF.PRI_EOM)
 #: Long training time of each fast modem (V.17 §2.5, V.29 §2.3, V.27 ter §2.5), in ms.
-_LONG_TRAIN_MS = {Modem.V17: 1393, Modem.V29: 253, Modem.V27TER: 943, Modem.V21: 0}
+LONG_TRAIN_MS = {Modem.V17: 1393, Modem.V29: 253, Modem.V27TER: 943, Modem.V21: 0}
 _PLAIN = {FCF.PRI_MPS: FCF.MPS, FCF.PRI_EOP: FCF.EOP, FCF.PRI_EOM: FCF.EOM}
 #: Interruptions of the TCF's zeros we excuse: two lost packets.
 TCF_GAPS = 2
@@ -116,7 +116,7 @@ class ReceiverStates:
             # The TCF goes on after our receiver gave up; answering now would talk over
             # it, unheard.  Answer FTT once it must be over (T.30 §5.3.5: 1.5 s of data).
             self._training_failed = True
-            self._timers.start(Timer.PAUSE, ms(1500 + _LONG_TRAIN_MS[self.dcs.rate.modem] + 200))
+            self._timers.start(Timer.PAUSE, ms(1500 + LONG_TRAIN_MS[self.dcs.rate.modem] + 200))
         elif ev is FrontEnd.CARRIER_DOWN:
             if self._trained or self._tcf_bits:
                 self._judge_tcf()

@@ -1,7 +1,7 @@
 """The transmitting terminal's states (T.30 Figure 5-2b/c and Annex A for ECM).
 
-Phase B: DCS (with TSI) and TCF, then CFR or FTT (awaited `TCF_ANSWER_WAIT_MS`, longer
-than T4: see there); FTT steps down the rate ladder.
+Phase B: DCS (with TSI) and TCF, then CFR or FTT (awaited `tcf_answer_wait_ms`, longer
+than T4: see `TCF_ANSWER_WAIT_MS`); FTT steps down the rate ladder.
 Phase C: the page as one bit stream (non-ECM) or as ECM blocks of FCD frames.
 Phase D: MPS/EOP/EOM answered by MCF, RTP (page good, retrain first) or RTN (page bad:
 retrain — at the same rate the first time, one step slower after — and send it again,
@@ -20,6 +20,7 @@ from dsp.t30.dis import (
     Modem, PageFormat, Refusal, common_rates, decode_dis, encode_dcs, encode_rate_code, negotiate,
 )
 from dsp.t30.ecm import BlockSender, decode_ppr, pps_info, split_blocks
+from dsp.t30.receiver import LONG_TRAIN_MS
 from dsp.t30.events import Negotiated, PageSent, SendFrames, SendImage, SendTCF
 from dsp.t30.fcf import FCF, Frame, encode_ident
 from dsp.t30.image import encode_ecm_octets, encode_line_bits, page_resolution, page_width
@@ -34,16 +35,23 @@ _REFUSALS = {
 }
 PPRS_BEFORE_CTC = 4  # T.30 §A.4.1: after the fourth PPR for a block, CTC or EOR
 MAX_CTC = 2
-# How long we wait for CFR/FTT after our TCF before repeating DCS: T4's 4.5 s (T.30
-# §5.4.3.1 allows it for manual terminals; automatic ones use 3 s).  A deliberate
-# deviation: spandsp's receiver (Asterisk, FreeSWITCH, iaxmodem/HylaFAX) stays silent
-# after a TCF it could not train on until its T2 expires (7 s after the DCS, ~4 s after
-# a V.17 TCF ends) and then sends FTT, but answers a DCS repeated before that with DCN
-# ("unexpected message").  A lost packet in V.17's 1.4 s training is enough, so at 1 %
-# loss 3 s lost ~60 % of our calls to spandsp; by 4.5 s its FTT's flags have begun, and
-# the T4 extension for a response under way (session.py) lets it finish.  The cost: a
-# lost CFR or FTT is repeated 1.5 s later.
+# How long we wait for CFR/FTT after our TCF before repeating DCS (`tcf_answer_wait_ms`):
+# at least T4's 4.5 s (T.30 §5.4.3.1 allows it for manual terminals; automatic ones use
+# 3 s), and until `PEER_T2_MS` after our DCS ended.  A deliberate deviation: spandsp's
+# receiver (Asterisk, FreeSWITCH, iaxmodem/HylaFAX) stays silent after a TCF it could not
+# train on until its T2 expires (7 s after the DCS) and then sends FTT, but answers a DCS
+# repeated before that with DCN ("unexpected message").  A lost packet in V.17's 1.4 s
+# training is enough, so at 1 % loss T4 lost ~60 % of our calls to spandsp; by then its
+# FTT's flags have begun, and the T4 extension for a response under way (session.py)
+# lets it finish.  The cost: a lost CFR or FTT is repeated 1.5-2.7 s later.
 TCF_ANSWER_WAIT_MS = 4500
+PEER_T2_MS = 7500
+
+
+def tcf_answer_wait_ms(modem: Modem) -> int:
+    """How long after our TCF ends we wait for its answer (see `TCF_ANSWER_WAIT_MS`)."""
+    tcf = 75 + LONG_TRAIN_MS[modem] + 1500  # gap, long training, 1.5 s of zeros (T.30 §5.3.5)
+    return max(TCF_ANSWER_WAIT_MS, PEER_T2_MS - tcf)
 
 
 class SenderStates:
@@ -106,7 +114,8 @@ class SenderStates:
     def _send_tcf(self) -> None:
         rate = self.dcs.rate
         self._transmit(SendTCF(rate.modem, rate.bit_rate),
-                       then=lambda: self._listen(State.TX_AWAIT_CFR, Timer.T4, duration=ms(TCF_ANSWER_WAIT_MS)))
+                       then=lambda: self._listen(State.TX_AWAIT_CFR, Timer.T4,
+                                                 duration=ms(tcf_answer_wait_ms(rate.modem))))
 
     def _fall_back(self) -> bool:
         """One step down the common rate ladder; False at the bottom."""

@@ -3,7 +3,7 @@
 A lost packet broke the V.17 training of our TCF at spandsp's receiver; spandsp does not
 answer such a TCF until its T2 runs out (7 s after DCS, then FTT), and our DCS, repeated
 at T4 (3 s after the TCF), reached it first: "unexpected DCS", DCN, the call failed
-(spandsp<->spandsp fails the same way).  We now wait `TCF_ANSWER_WAIT_MS` for the answer,
+(spandsp<->spandsp fails the same way).  We now wait `tcf_answer_wait_ms` for the answer,
 get the FTT, retrain and send the page."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
   waits for quiet, at most `QUIET_WAIT_MS` more;
 - a response that came but was lost (`reply_damaged`) does not use up a try: up to
   `MAX_FREE_RETRIES` repeats beyond the three of T.30 §5.3.2;
-- the answer to a TCF is awaited `TCF_ANSWER_WAIT_MS`, not T4, before DCS is repeated."""
+- the answer to a TCF is awaited `tcf_answer_wait_ms`, not T4, before DCS is repeated."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from dsp.t30.dis import Capabilities, encode_dis
 from dsp.t30.events import CallFinished, FrontEnd, SendFrames, SendImage, SendTCF, SendTone, Silence
 from dsp.t30.fcf import FCF, Frame, build
-from dsp.t30.sender import TCF_ANSWER_WAIT_MS
+from dsp.t30.sender import tcf_answer_wait_ms
 from dsp.t30.session import MAX_FREE_RETRIES, MAX_TRIES, QUIET_POLL_MS, QUIET_WAIT_MS, SessionConfig, T30Session
 from dsp.t30.timers import ms
 from dsp.t4.page import Page
@@ -22,7 +22,6 @@ from tests.dsp.t30.test_robust import _session_in_some_state
 
 PAGE = Page(np.eye(16, 1728, dtype=np.uint8), 204, 196)
 T4 = ms(3000)
-CFR_WAIT = ms(TCF_ANSWER_WAIT_MS)
 
 
 def _sent(session: T30Session) -> list[str]:
@@ -50,10 +49,14 @@ def _sender_awaiting(ecm: bool = False) -> T30Session:
     return s
 
 
+def _cfr_wait(s: T30Session) -> int:
+    return ms(tcf_answer_wait_ms(s.dcs.rate.modem))
+
+
 def test_repeat_waits_while_the_line_carries_a_signal():
     s = _sender_awaiting()
     s.line_signal(True)
-    s.advance(CFR_WAIT + ms(2000))
+    s.advance(_cfr_wait(s) + ms(2000))
     assert _sent(s) == []  # due at T4, but the far end is still talking
     s.line_signal(False)
     s.advance(ms(QUIET_POLL_MS))
@@ -63,7 +66,7 @@ def test_repeat_waits_while_the_line_carries_a_signal():
 def test_repeat_waits_at_most_quiet_wait():
     s = _sender_awaiting()
     s.line_signal(True)
-    s.advance(CFR_WAIT + ms(QUIET_WAIT_MS) - ms(QUIET_POLL_MS))
+    s.advance(_cfr_wait(s) + ms(QUIET_WAIT_MS) - ms(QUIET_POLL_MS))
     assert _sent(s) == []
     s.advance(ms(QUIET_POLL_MS))
     assert _sent(s) == ["DCS", "SendTCF"]  # a signal that never ends does not stop the procedure
@@ -73,7 +76,7 @@ def test_unanswered_tcf_repeats_dcs_after_the_tcf_answer_wait():
     """spandsp's receiver does not answer a TCF it could not train on until its T2
     (7 s after DCS) and drops the call on a DCS repeated before that."""
     s = _sender_awaiting()
-    s.advance(CFR_WAIT - 1)
+    s.advance(_cfr_wait(s) - 1)
     assert _sent(s) == []
     s.advance(1)
     assert _sent(s) == ["DCS", "SendTCF"]
@@ -133,3 +136,15 @@ def test_a_busy_line_never_hangs_the_session(calling, sending, ecm, ticks, scrip
         session.advance(8000)
         session.outputs()
     assert session.finished
+
+
+def test_tcf_answer_wait_covers_a_t2_started_at_the_dcs():
+    """Every fast modem: the wait reaches 7.5 s after the DCS (TCF: 75 ms gap, long
+    training, 1.5 s), and is never shorter than 4.5 s."""
+    from dsp.t30.dis import Modem
+    from dsp.t30.receiver import LONG_TRAIN_MS
+
+    for modem in (Modem.V17, Modem.V29, Modem.V27TER):
+        wait = tcf_answer_wait_ms(modem)
+        assert wait >= 4500
+        assert 75 + LONG_TRAIN_MS[modem] + 1500 + wait >= 7500
