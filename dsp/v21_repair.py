@@ -37,10 +37,13 @@ _FLAG = (0, 1, 1, 1, 1, 1, 1, 0)
 def _flag_ends(bits: list[int], known: list[bool]) -> list[int]:
     """Indices just past each flag whose six 1s were received (its 0s may be erasures,
     which the deframer took as the 0s they stand in for)."""
+    line = "".join(map(str, bits))
     ends = []
-    for i in range(len(bits) - 7):
-        if tuple(bits[i:i + 8]) == _FLAG and all(known[i + 1:i + 7]):
+    i = line.find("01111110")
+    while i >= 0:
+        if all(known[i + 1:i + 7]):
             ends.append(i + 8)
+        i = line.find("01111110", i + 1)
     return ends
 
 
@@ -115,6 +118,8 @@ class ErasureRepair:
     def repair(self) -> bytes | None:
         """The frame (FCS removed) that the last flag-bounded stretch with erasures
         held, when exactly one filling of its erased bits makes a good T.30 frame."""
+        if all(self._known):
+            return None  # nothing was lost lately: a frame that failed is not ours to mend
         ends = _flag_ends(self._bits, self._known)
         if len(ends) < 2 or ends[-1] - 8 <= ends[-2]:
             return None
