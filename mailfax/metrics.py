@@ -102,5 +102,7 @@ async def _handle(ops, reader: asyncio.StreamReader, writer: asyncio.StreamWrite
 
 async def start_server(ops, host: str, port: int) -> asyncio.AbstractServer:
     server = await asyncio.start_server(lambda r, w: _handle(ops, r, w), host, port)
-    log.info("metrics on http://%s:%d/metrics", host, server.sockets[0].getsockname()[1])
+    from mailfax.netaddr import hostport
+
+    log.info("metrics on http://%s/metrics", hostport(host, server.sockets[0].getsockname()[1]))
     return server
