@@ -27,7 +27,7 @@ class JobState(enum.Enum):
     READY = "ready"              # pages ready, waiting for a line
     DIALLING = "dialling"        # call being placed
     SENDING = "sending"          # fax session running
-    RETRY_WAIT = "retry-wait"    # an attempt failed; waiting for next_try_at
+    RETRY_WAIT = "retry-wait"    # waiting for next_try_at: an attempt failed, or scheduled (--at)
     DONE = "done"                # every page confirmed by the receiver
     FAILED = "failed"            # given up (reason recorded)
     CANCELLED = "cancelled"      # cancelled by a user
@@ -46,7 +46,7 @@ S = JobState
 #: state -> states it may move to.  The one place every legal transition is written down.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.QUEUED: frozenset({S.CONVERTING, S.CANCELLED}),
-    S.CONVERTING: frozenset({S.READY, S.FAILED, S.QUEUED, S.CANCELLED}),
+    S.CONVERTING: frozenset({S.READY, S.RETRY_WAIT, S.FAILED, S.QUEUED, S.CANCELLED}),  # RETRY_WAIT: scheduled
     S.READY: frozenset({S.DIALLING, S.CANCELLED, S.FAILED}),
     S.DIALLING: frozenset({S.SENDING, S.RETRY_WAIT, S.FAILED, S.DONE, S.CANCELLED}),
     S.SENDING: frozenset({S.DONE, S.RETRY_WAIT, S.FAILED, S.CANCELLED}),
@@ -143,6 +143,13 @@ _PLAIN = {
 }
 
 
+def format_duration(seconds: float) -> str:
+    """``90`` -> ``1 min 30 s``, ``10800`` -> ``3 h`` (for messages and reasons)."""
+    s = int(round(seconds))
+    parts = [(s // 86400, "d"), (s % 86400 // 3600, "h"), (s % 3600 // 60, "min"), (s % 60, "s")]
+    return " ".join(f"{n} {u}" for n, u in parts if n) or "0 s"
+
+
 def plain_reason(failure: FailureClass) -> str:
     return _PLAIN[failure]
 
@@ -164,7 +171,8 @@ def after_attempt(progress: Progress, failure: FailureClass | None, policy: Retr
     at = now + policy.delay(failure)
     deadline = progress.created_at + policy.give_up_after
     if at > deadline:
-        return Next(JobState.FAILED, None, f"{what}; gave up: the next try would be past the {policy.give_up_after / 3600:g} h limit")
+        return Next(JobState.FAILED, None, f"{what}; gave up: the next try would be past the "
+                                           f"{format_duration(policy.give_up_after)} limit (the job's kill time)")
     return Next(JobState.RETRY_WAIT, at, f"{what}; will retry")
 
 
@@ -228,6 +236,12 @@ class JobSettings:
     notify: str = "always"            # rules.Notify value
     notify_requeue: bool = False
     retry: RetryPolicy = RetryPolicy()
+    not_before: float | None = None   # do not dial before (``mailfax send --at``); None = at once
+
+    def give_up_start(self, created_at: float) -> float:
+        """When the give-up clock (``retry.give_up_after``) starts: at submission, or at the
+        scheduled time for a job scheduled later (as HylaFAX counts killtime from the send time)."""
+        return max(created_at, self.not_before or created_at)
 
     def to_json(self) -> dict:
         d = dict(vars(self))

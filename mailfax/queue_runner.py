@@ -3,7 +3,9 @@
 What does it do?  One asyncio task (`QueueRunner.run`) that, on each `step`:
 1. converts queued jobs into pages (`mailfax.render`, in an executor) — a document that
    cannot be converted fails the job with the part's name and the reason;
-2. wakes retry-wait jobs whose time has come;
+2. wakes retry-wait jobs whose time has come (a job scheduled with ``mailfax send --at`` is
+   converted at once, then waits in retry-wait with ``next_try_at`` = its time, unlike
+   HylaFAX's separate "sleeping" state: one wake-up mechanism, one column);
 3. starts calls for ready jobs within the limits (one call per destination number, per-trunk
    channel limits; `mailfax.jobs.pick_dialable`) through a `FaxSender`;
 4. sends the report of every message whose jobs are all final (`mailfax.reports`).
@@ -168,6 +170,12 @@ class QueueRunner:
             self.store.move(job.id, JobState.CONVERTING, JobState.FAILED, now, reason=why,
                             completion="CONVERSION_FAILED", retryable=0)
             log.info("job %d failed: %s", job.id, why)
+        elif job.settings.not_before is not None and job.settings.not_before > now:
+            # converted at once (errors surface now), dialled at its time by the retry wake-up
+            self.store.move(job.id, JobState.CONVERTING, JobState.RETRY_WAIT, now, pages_total=len(pages),
+                            next_try_at=job.settings.not_before)
+            log.info("job %d scheduled: %d pages to %s at %s", job.id, len(pages), job.number,
+                     time.strftime("%Y-%m-%d %H:%M", time.localtime(job.settings.not_before)))
         else:
             self.store.move(job.id, JobState.CONVERTING, JobState.READY, now, pages_total=len(pages))
             log.info("job %d ready: %d pages to %s", job.id, len(pages), job.number)
@@ -244,7 +252,7 @@ class QueueRunner:
             return None
         confirmed = min(job.pages_total, job.pages_confirmed + outcome.pages_confirmed)
         tries = current.tries + (1 if outcome.connected else 0)
-        progress = Progress(job.created_at, current.dials, tries, job.pages_total, confirmed)
+        progress = Progress(job.settings.give_up_start(current.created_at), current.dials, tries, job.pages_total, confirmed)
         nxt = after_attempt(progress, outcome.failure, job.settings.retry, now)
         ok = self.store.move(
             job.id, (JobState.DIALLING, JobState.SENDING), nxt.state, now,

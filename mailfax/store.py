@@ -27,7 +27,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -117,6 +117,13 @@ class JobRecord:
     remote_ident: str | None
     duration: float | None
     transcript: str
+
+    @property
+    def scheduled(self) -> bool:
+        """Waiting for its ``--at`` time (`JobSettings.not_before`), never dialled yet: kept in
+        retry-wait with ``next_try_at`` = that time, so the retry wake-up dials it then."""
+        return self.settings.not_before is not None and self.dials == 0 and self.state in (
+            JobState.QUEUED, JobState.CONVERTING, JobState.RETRY_WAIT)
 
 
 @dataclass(frozen=True)
@@ -442,17 +449,24 @@ class Store(ThreadLocalDb):
         return None if ok else f"job {job_id} changed state meanwhile; try again"
 
     def retry(self, job_id: int, now: float) -> str | None:
-        """Try a job again now: counters and the give-up clock restart, confirmed pages stay."""
+        """Try a job again now: counters and the give-up clock restart, confirmed pages stay;
+        a scheduled job (``--at``) loses its schedule and is sent now."""
         job = self.job(job_id)
         if job is None:
             return f"no job {job_id}"
+        unscheduled = json.dumps(replace(job.settings, not_before=None).to_json())
+        if job.state is JobState.QUEUED and job.scheduled:  # not converted yet: just drop the schedule
+            ok = self.update(job_id, (JobState.QUEUED,), settings=unscheduled, created_at=now)
+            return None if ok else f"job {job_id} changed state meanwhile; try again"
         if job.state not in (JobState.FAILED, JobState.CANCELLED, JobState.RETRY_WAIT):
-            return f"job {job_id} is {job.state.value}; only failed, cancelled or waiting jobs can be retried"
+            return f"job {job_id} is {job.state.value}; only failed, cancelled, waiting or scheduled jobs can be retried"
         target = JobState.READY if job.pages_total and self.page_path(job_id).exists() else JobState.QUEUED
         if job.state is JobState.RETRY_WAIT:
             target = JobState.READY
+        # the schedule is dropped too: "retry now" on a scheduled job sends it now, and the
+        # give-up clock restarts now (JobSettings.give_up_start)
         ok = self.move(job_id, job.state, target, now, dials=0, tries=0, created_at=now, next_try_at=None,
-                       reason="retry requested by a user")
+                       reason="retry requested by a user", settings=unscheduled)
         if ok:
             with self._write_lock:
                 self._db().execute("UPDATE messages SET report_state = 'pending' WHERE id = ?", (job.message,))
