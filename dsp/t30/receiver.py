@@ -177,6 +177,13 @@ class ReceiverStates:
             return True
         if isinstance(ev, Frame):
             return self._rx_await_pmc(ev)  # the image never arrived; answer what follows
+        if ev is Timer.T2:
+            # No image trained within T2 (its training failed: V.17's short train on a
+            # noisy line), yet the transmitter sends it whole and then its post-page
+            # command: wait for that on V.21 and answer it (RTN, or PPR in ECM) rather
+            # than hang up under a page that is still going out.
+            self._rx_end_of_image()
+            return True
         return ev is FrontEnd.CARRIER_DOWN
 
     def _enter_rx_page(self) -> None:

@@ -4,8 +4,7 @@ Phase B: DCS (with TSI) and TCF, then CFR or FTT (awaited `tcf_answer_wait_ms`, 
 than T4: see `TCF_ANSWER_WAIT_MS`); FTT steps down the rate ladder.
 Phase C: the page as one bit stream (non-ECM) or as ECM blocks of FCD frames.
 Phase D: MPS/EOP/EOM answered by MCF, RTP (page good, retrain first) or RTN (page bad:
-retrain — at the same rate the first time, one step slower after — and send it again,
-up to `max_page_retries`); in ECM, PPS-x
+retrain one step slower and send it again, up to `max_page_retries`); in ECM, PPS-x
 answered by MCF or PPR (send the listed frames again; after four PPRs for one block, CTC
 and a long retrain; when that fails to help, EOR), RNR answered by RR after a pause
 until T5.
@@ -203,15 +202,16 @@ class SenderStates:
         elif ev.fcf is FCF.RTP:
             self._page_done(retrain=True)
         elif ev.fcf is FCF.RTN:
-            # Resend policy: retrain at the same rate first (a failed short train or a
-            # burst of noise), one step slower after that, give up after max_page_retries.
+            # T.30 §5.3.6.1.2: RTN asks for a retrain before the page goes again.  We
+            # retrain one step slower each time (at the same rate at the bottom of the
+            # ladder) and give up after max_page_retries: a line whose TCF passes at a
+            # rate whose page then fails (V.17 14400 at 20 dB SNR trains long but not
+            # short) would fail the same way at that rate again.
             self._page_retries += 1
             if self._page_retries >= self.config.max_page_retries:
                 self._disconnect(Completion.PAGE_REJECTED)
             else:
-                if self._page_retries > 1:
-                    self._fall_back()
-                else:
+                if not self._fall_back():
                     self.stats.retrains += 1
                 self._command(self._send_dcs_tcf)
         elif ev.fcf is FCF.DIS:
