@@ -5,7 +5,8 @@ it by our own criteria (T.30 §5.3.6.2.2 Note, see `tcf_acceptable`) and answer 
 FTT.  A lost VoIP packet must not fail a clean line: it costs the bit stream a short burst
 (V.17's fill-in emits erasure-decoded bits) or a slip, so a second of zeros in at most
 three pieces passes, while a line that errs all along (BER 1e-3 and worse) does not.
-Phase C: non-ECM bits until the fast carrier drops, or FCD frames until RCP.  Each
+Phase C: non-ECM bits until the fast carrier drops, or FCD frames until RCP; an image
+that has not trained within T2 is waited out and its post-page command answered.  Each
 `PageReceived` carries the page's coded data as received (`CodedImage`), beside the
 decoded page, so it can be stored without re-encoding.
 Phase D: a non-ECM page is judged by its share of bad rows (MCF, RTP or RTN); an ECM

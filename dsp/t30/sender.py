@@ -202,11 +202,11 @@ class SenderStates:
         elif ev.fcf is FCF.RTP:
             self._page_done(retrain=True)
         elif ev.fcf is FCF.RTN:
-            # T.30 §5.3.6.1.2: RTN asks for a retrain before the page goes again.  We
-            # retrain one step slower each time (at the same rate at the bottom of the
-            # ladder) and give up after max_page_retries: a line whose TCF passes at a
-            # rate whose page then fails (V.17 14400 at 20 dB SNR trains long but not
-            # short) would fail the same way at that rate again.
+            # RTN (T.30 §5.3.6.2, post-message responses): the page goes again after a
+            # retrain.  We retrain one step slower each time (the same rate at the bottom
+            # of the ladder) and give up after max_page_retries: a line whose TCF passes
+            # at a rate whose page then fails (V.17 14400 at 20 dB SNR trains long but
+            # not short) would fail the same way at that rate again.
             self._page_retries += 1
             if self._page_retries >= self.config.max_page_retries:
                 self._disconnect(Completion.PAGE_REJECTED)

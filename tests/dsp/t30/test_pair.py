@@ -176,7 +176,7 @@ def test_noisy_non_ecm_page_is_rejected_then_resent():
 
     Link(tx, rx, bit_fault=bit_fault).run(max_seconds=600)
     assert tx.result().completion is Completion.OK
-    # RTN: retrain one step down (T.30 §5.3.6.1.2) and resend; it passes at 12000.
+    # RTN: retrain one step down and resend; it passes at 12000.
     assert rx.result().stats.frames_sent.count("RTN") == 1
     assert tx.result().stats.bit_rate == 12000
     assert rx.pages_received()[0].same_pixels(pages[0])

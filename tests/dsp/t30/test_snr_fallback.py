@@ -4,8 +4,9 @@ There V.17 14400 is at its edge: the long training of the TCF may pass (training
 just over the 22 dB V.17 asks for 14400) while the short training of the page that
 follows fails, so no image arrives.  The call must still complete: the receiver answers
 the post-page command RTN (also when the unheard image outlasts T2) and the sender
-retrains one step down (T.30 §5.3.6.1.2), where the page gets through.  Seeds 100 and
-104 failed before (the sender retrained at 14400 again; the receiver hung up at T2).
+retrains one step down (RTN: T.30 §5.3.6.2, retrain before the page goes again), where
+the page gets through.  Seeds 100 and 104 failed before (the sender retrained at 14400
+again; the receiver hung up at T2).
 """
 
 from __future__ import annotations
