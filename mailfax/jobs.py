@@ -9,7 +9,9 @@ How does it work?  `TRANSITIONS` lists every legal move in one place.  `after_at
 takes the job's counters, the attempt's outcome and ``now`` and returns a `Next` value:
 the new state, when to try again and the reason in plain words.  The retry defaults are
 HylaFAX's (faxq/JobControl): busy 3 min, no answer 5 min, a failed fax session 1 min; at
-most 12 dials and 3 connected tries; give up 3 h after submission.  A job is "done" only
+most 12 dials and 3 connected tries; give up 3 h after submission (after the scheduled
+time for a job sent with ``--at``: `JobSettings.give_up_start`, as HylaFAX counts its
+killtime from the time to send).  A job is "done" only
 when every page has been confirmed (MCF on the last page), never on a call that merely
 ended well.
 """

@@ -91,7 +91,8 @@ def when(t: float) -> str:
 def result_line(job) -> dict:
     return {"job": job.id, "status": job.state.value, "pages": job.pages_confirmed, "pages_total": job.pages_total,
             "bit_rate": job.bit_rate, "ecm": job.ecm, "remote_ident": job.remote_ident,
-            "completion": job.completion or None, "reason": job.reason or None}
+            "completion": job.completion or None, "reason": job.reason or None,
+            "scheduled_for": when(job.settings.not_before) if job.scheduled else None}
 
 
 def _count(text: str | None, option: str) -> int | None | str:

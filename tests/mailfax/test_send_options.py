@@ -333,3 +333,10 @@ def test_retry_of_a_scheduled_job_not_converted_yet_drops_the_schedule(capsys, c
     assert status == 0
     status, out, err = mailfax(capsys, "jobs", "--config", cfg)
     assert "scheduled" not in out
+
+
+def test_wait_waits_through_the_schedule(capsys, cfg, tmp_path):
+    status, out, err = mailfax(capsys, "send", "--config", cfg, "--to", "030 1234567", "--at", "now + 1h",
+                               "--wait", "--timeout", "0.3", str(tmp_path / "doc.txt"))
+    line = json.loads(out)
+    assert status == 1 and line["status"] == "queued" and line["scheduled_for"]
