@@ -50,8 +50,9 @@ def parse_duration(text: str, option: str) -> float | str:
 
 def parse_at(text: str, now: datetime) -> datetime | str:
     """The send time from ``now + 30m``, ``HH:MM`` (today, or tomorrow when past),
-    ``tomorrow HH:MM`` or ISO ``2026-11-27T08:00``; else the error line.  Naive times are
-    in ``now``'s zone."""
+    ``tomorrow HH:MM`` or ISO ``2026-11-27T08:00``; else the error line.  Times without a
+    zone are in ``now``'s; a naive ``now`` is local time (then ``.timestamp()`` follows the
+    zone's daylight saving on the day itself)."""
     s = text.strip().lower()
     if s.startswith("now"):
         d = parse_duration(s, "--at")
@@ -71,6 +72,8 @@ def parse_at(text: str, now: datetime) -> datetime | str:
         return f"--at {text!r}: expected 'now + 30m', HH:MM, 'tomorrow HH:MM' or 2026-11-27T08:00"
     if at.tzinfo is None:
         at = at.replace(tzinfo=now.tzinfo)
+    elif now.tzinfo is None:                  # naive local ``now``: the local wall-clock time
+        at = at.astimezone().replace(tzinfo=None)
     if at < now - timedelta(minutes=1):
         return f"--at {text!r}: that time has passed"
     return at

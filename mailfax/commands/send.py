@@ -142,7 +142,7 @@ def run(args) -> int:
         if not f.is_file():
             print(f"mailfax: {f}: no such file", file=sys.stderr)
             return 1
-    opts = options(args, datetime.now().astimezone())
+    opts = options(args, datetime.now())  # naive local: HH:MM tomorrow keeps its wall-clock time across DST
     if isinstance(opts, str):
         print(f"mailfax: {opts}", file=sys.stderr)
         return 1

@@ -41,6 +41,13 @@ def test_parse_at(text, expected):
     assert parse_at(text, NOW) == expected
 
 
+def test_parse_at_with_a_naive_local_now():
+    now = datetime(2026, 11, 26, 10, 0)
+    assert parse_at("tomorrow 08:00", now) == datetime(2026, 11, 27, 8, 0)
+    at = parse_at("2026-11-27T08:00+00:00", now)
+    assert at.tzinfo is None and at.timestamp() == datetime(2026, 11, 27, 8, tzinfo=timezone.utc).timestamp()
+
+
 @pytest.mark.parametrize("text, why", [("2020-01-01T00:00", "has passed"), ("25:00", "no such time"),
                                        ("yesterday", "expected"), ("now + soon", "expected a duration")])
 def test_parse_at_errors_name_the_option(text, why):
