@@ -19,7 +19,7 @@ from typing import Any
 
 log = logging.getLogger("mailfax.metrics")
 
-JOB_STATES = ("queued", "converting", "ready", "dialling", "sending", "retry-wait", "done", "failed", "cancelled")
+JOB_STATES = ("queued", "converting", "ready", "scheduled", "dialling", "sending", "retry-wait", "done", "failed", "cancelled")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 

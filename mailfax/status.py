@@ -197,7 +197,11 @@ def queue_summary(db_path: Path, *, recent: int = 5) -> dict[str, Any]:
         db.row_factory = sqlite3.Row
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "jobs" in tables:
-            out["jobs"] = {r[0]: r[1] for r in db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
+            # a job waiting for its `send --at` time sits in retry-wait, never dialled: count it apart
+            out["jobs"] = {r[0]: r[1] for r in db.execute(
+                "SELECT CASE WHEN state = 'retry-wait' AND dials = 0"
+                " AND json_extract(settings, '$.not_before') IS NOT NULL THEN 'scheduled' ELSE state END AS s,"
+                " COUNT(*) FROM jobs GROUP BY s")}
             out["failures"] = {r[0] or "UNKNOWN": r[1] for r in db.execute(
                 "SELECT completion, COUNT(*) FROM jobs WHERE state = 'failed' GROUP BY completion")}
             out["pages_sent"] = db.execute("SELECT COALESCE(SUM(pages_confirmed), 0) FROM jobs").fetchone()[0]

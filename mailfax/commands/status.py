@@ -72,7 +72,8 @@ def format_status(snap: dict | None, queue: dict, now: float) -> str:
     out.append("")
     jobs = queue.get("jobs", {})
     order = ("queued", "converting", "ready", "dialling", "sending", "retry-wait", "done", "failed", "cancelled")
-    out.append("Queue: " + ", ".join(f"{jobs.get(s, 0)} {s}" for s in order))
+    scheduled = f", {jobs['scheduled']} scheduled (send --at)" if jobs.get("scheduled") else ""
+    out.append("Queue: " + ", ".join(f"{jobs.get(s, 0)} {s}" for s in order) + scheduled)
     for a in queue.get("active", []):
         out.append(f"  job {a['id']} to {a['number']}: {a['state']}, page {a['pages_confirmed']}/{a['pages_total']}"
                    + (f" at {a['bit_rate']} bit/s" if a.get("bit_rate") else ""))

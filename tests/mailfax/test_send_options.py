@@ -146,6 +146,9 @@ def test_scheduled_job_is_converted_at_once_and_dialled_at_its_time(env):
     job = store.job(jid)
     assert job.state is JobState.RETRY_WAIT and job.scheduled and job.next_try_at == T0 + 3600
     assert job.pages_total == 1 and not sender.calls and job.reason == ""
+    from mailfax.status import queue_summary
+
+    assert queue_summary(config.storage.queue_db)["jobs"] == {"scheduled": 1}  # mailfax status, metrics
     clock.t = T0 + 3599
     step(runner)
     assert not sender.calls and store.job(jid).scheduled
