@@ -1,6 +1,9 @@
 """Slow sweep: over each impaired line, spandsp against spandsp is the yardstick.  Where it
 completes, we must complete against spandsp in both directions; every call of ours
-ends within the T.30 bounds, whatever the line does (run with scripts/test-slow)."""
+ends within the T.30 bounds, whatever the line does (run with scripts/test-slow), and
+ours<->ours completes on every line.  spandsp 0.0.6 against itself fails snr-20, snr-25
+and noise-44dbm0 (its V.21 receiver misses frames once line noise precedes them), so
+there only our own pair is held to completion (tests/dsp/t30/test_snr_fallback.py)."""
 
 from __future__ import annotations
 
@@ -64,6 +67,9 @@ def test_impaired_line(tmp_path, name, ecm):
     b = FaxTerminal(SessionConfig(calling=False))
     run_call(a, b, max_seconds=BOUND_SECONDS, **_lines(kw, 100))
     assert a.finished and b.finished
+    # Recorded: ours<->ours completes on every line here, ECM or not (snr-20 without ECM
+    # since RTN steps the rate down: it was REMOTE_DISCONNECTED/T2_EXPIRED).
+    assert a.result.completion is Completion.OK and b.result.completion is Completion.OK
 
     print(f"{name} ecm={ecm}: ours<->ours {a.result.completion.name}/{b.result.completion.name}; spandsp<->spandsp {'OK' if reference_ok else (ref_tx.completion, ref_rx.completion)}; "
           f"ours->spandsp {ours_tx.result.completion.name}/{sp_rx.completion}; "

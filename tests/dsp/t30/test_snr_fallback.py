@@ -46,3 +46,36 @@ def test_non_ecm_call_falls_back_after_rtn(seed):
     assert len(pages) == 1 and pages[0].stats.bit_rate == 12000
     assert pages[0].stats.bad_rows <= 0.02 * pages[0].stats.rows  # MCF's copy-quality bound
     assert pages[0].page.height == page.height
+
+
+SWEEP_SEEDS = range(100, 160, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.spandsp
+def test_snr_20_seeds_against_spandsp(tmp_path):
+    """Non-ECM over the 20 dB line, seeds 100-158 (even; each call uses seed and seed+1).
+    Recorded: ours<->ours 30/30 (26 at 12000 after an FTT or an RTN, 4 at 14400); 11/30
+    before RTN stepped down and the receiver waited out an untrained image.
+    spandsp<->spandsp (0.0.6) completes none here, nor at 25 or 30 dB: its V.21 receiver
+    misses frames once line noise precedes them (fine at 35 dB), so it is recorded, not
+    used as the bar — checked on the first three seeds only."""
+    from tests.dsp.t30.pages import write_tiff
+    from tests.support.spandsp_fax import SpandspFax
+
+    ours = 0
+    for seed in SWEEP_SEEDS:
+        tx, rx, _ = snr_call(seed)
+        ours += tx.result.completion is Completion.OK and rx.result.completion is Completion.OK
+    tx_file = str(tmp_path / "tx.tif")
+    write_tiff(tx_file, [text_page(70, 600)])
+    ref = 0
+    for seed in SWEEP_SEEDS[:3]:
+        a = SpandspFax(True, tx_file=tx_file, ecm=False)
+        b = SpandspFax(False, rx_file=str(tmp_path / "rx.tif"), ecm=False)
+        run_call(a, b, line_ab=LineModel(seed, **SNR_20), line_ba=LineModel(seed + 1, **SNR_20),
+                 max_seconds=400)
+        ref += a.completion == 0 and b.completion == 0
+    print(f"snr-20 non-ECM: ours<->ours {ours}/{len(SWEEP_SEEDS)}, spandsp<->spandsp {ref}/3")
+    assert ours >= len(SWEEP_SEEDS) - 1
+    assert ours / len(SWEEP_SEEDS) >= ref / 3
