@@ -324,8 +324,11 @@ class SenderStates:
         self._send_command_frames((self._frame(FCF.RR),), State.TX_AWAIT_PPS_RESPONSE)
 
     def _send_ctc(self) -> None:
-        """CTC: carry on correcting this block after a long retrain (T.30 §5.3.6.1.4).
-        The rate is kept: receivers that ignore CTC's rate field (spandsp does) stay in step."""
+        """CTC: carry on correcting this block after a long retrain one step down the rate
+        ladder (T.30 §5.3.6.1.4: CTC carries the new rate; spandsp 0.0.6's receiver
+        follows it).  Four PPRs in a row mean the line does not carry this rate."""
+        if self.state is not State.TX_AWAIT_CTR:
+            self._fall_back()  # once per CTC, not again when it is repeated at T4
         self._send_command_frames((self._frame(FCF.CTC, encode_rate_code(self.dcs.rate)),),
                                   State.TX_AWAIT_CTR)
 

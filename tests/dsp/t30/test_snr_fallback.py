@@ -25,10 +25,10 @@ from tests.support.line import LineModel
 SNR_20 = dict(snr_db=20, codec="alaw")
 
 
-def snr_call(seed: int, snr_db: float = 20):
-    """One one-page non-ECM call ours -> ours over the seeded line; (tx, rx, pages)."""
+def snr_call(seed: int, snr_db: float = 20, ecm: bool = False):
+    """One one-page call ours -> ours over the seeded line; (tx, rx, page)."""
     page = text_page(70, 600)
-    tx = FaxTerminal(SessionConfig(calling=True, pages=(page,), capabilities=Capabilities(ecm=False)))
+    tx = FaxTerminal(SessionConfig(calling=True, pages=(page,), capabilities=Capabilities(ecm=ecm)))
     rx = FaxTerminal(SessionConfig(calling=False))
     kw = dict(SNR_20, snr_db=snr_db)
     run_call(tx, rx, line_ab=LineModel(seed, **kw), line_ba=LineModel(seed + 1, **kw), max_seconds=400)
@@ -47,6 +47,35 @@ def test_non_ecm_call_falls_back_after_rtn(seed):
     assert pages[0].stats.bad_rows <= 0.02 * pages[0].stats.rows  # MCF's copy-quality bound
     assert pages[0].page.height == page.height
 
+
+
+def test_ecm_call_steps_down_at_ctc():
+    """ECM on the same line, seed 104: 14400 trains, but four PPRs in a row follow; the
+    CTC now carries the next rate down (it kept 14400 and the call ended ECM_FAILED)."""
+    tx, rx, page = snr_call(104, ecm=True)
+    assert tx.result.completion is Completion.OK and rx.result.completion is Completion.OK
+    assert rx.result.stats.frames_sent.count("CTR") == 1 and rx.result.stats.bit_rate == 12000
+    pages = [e for e in rx.events if isinstance(e, PageReceived)]
+    assert len(pages) == 1 and pages[0].page.same_pixels(page)
+
+
+@pytest.mark.spandsp
+def test_spandsp_receiver_follows_the_rate_of_our_ctc(tmp_path):
+    """Perfect modems, frame 3 of the block lost five times: our two CTCs step 14400 ->
+    12000 -> 9600 and spandsp listens at each (its T.30 takes the rate from CTC)."""
+    from tests.dsp.t30.link import Link, OurSide, SpandspSide
+    from tests.dsp.t30.pages import read_tiff
+    from tests.dsp.t30.test_pair import _lost_fcd
+    from tests.support import spandsp_t30 as st
+    from dsp.t30.session import T30Session
+
+    page = text_page(27, 400)
+    sp = st.SpandspT30(False, rx_file=str(tmp_path / "rx.tif"), ecm=True)
+    ours = OurSide(T30Session(SessionConfig(calling=True, pages=(page,))), "tx")
+    Link(ours, SpandspSide(sp, "rx"), frame_fault=_lost_fcd(3, 5)).run(max_seconds=300)
+    assert ours.result().completion is Completion.OK and sp.completion == st.T30_ERR_OK
+    assert ours.result().stats.frames_sent.count("CTC") == 2 and ours.result().stats.bit_rate == 9600
+    assert read_tiff(str(tmp_path / "rx.tif"))[0].same_pixels(page)
 
 SWEEP_SEEDS = range(100, 160, 2)
 
