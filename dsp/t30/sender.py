@@ -6,7 +6,7 @@ Phase C: the page as one bit stream (non-ECM) or as ECM blocks of FCD frames.
 Phase D: MPS/EOP/EOM answered by MCF, RTP (page good, retrain first) or RTN (page bad:
 retrain one step slower and send it again, up to `max_page_retries`); in ECM, PPS-x
 answered by MCF or PPR (send the listed frames again; after four PPRs for one block, CTC
-and a long retrain; when that fails to help, EOR), RNR answered by RR after a pause
+and a long retrain one rate down; when that fails to help, EOR), RNR answered by RR after a pause
 until T5.
 
 Mixed into `T30Session`; uses its shared mechanics (`_command`, `_transmit`, ...).
