@@ -48,7 +48,7 @@ async def _media(seconds: float, tick) -> tuple[int, float]:
     return ticks, worst
 
 
-async def run_iax(calls: int, seconds: float) -> dict:
+async def run_iax(calls: int, seconds: float, host: str = "127.0.0.1") -> dict:
     received = {"a": 0, "b": 0}
     pending: list[int] = []
     answered: set[int] = set()
@@ -66,9 +66,9 @@ async def run_iax(calls: int, seconds: float) -> dict:
             pending.append(ev.call)
 
     peer = Peer("bench", calltoken_required=False)
-    a = await open_endpoint(("127.0.0.1", 0), EndpointOptions(max_calls=calls + 10),
+    a = await open_endpoint((host, 0), EndpointOptions(max_calls=calls + 10),
                             random.Random(1), on_a)
-    b = await open_endpoint(("127.0.0.1", 0), EndpointOptions(peers=(peer,),
+    b = await open_endpoint((host, 0), EndpointOptions(peers=(peer,),
                                                               max_calls=calls + 10),
                             random.Random(2), on_b)
     ea, eb = a.endpoint, b.endpoint
@@ -130,13 +130,13 @@ class _Sink:
             self.count += 1
 
 
-async def run_reference(calls: int, seconds: float) -> dict:
+async def run_reference(calls: int, seconds: float, host: str = "127.0.0.1") -> dict:
     """Bare UDP through the same asyncio plumbing: the floor any stack stands on."""
     socks = []
     for _ in range(2):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         s.setblocking(False)
         socks.append(s)
     sinks = [_Sink(s) for s in socks]
@@ -169,10 +169,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--reference-seconds", type=float, default=None,
                         help="duration of the bare-UDP reference (default: min(seconds, 20))")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address for both ends, e.g. ::1 for IPv6")
     args = parser.parse_args()
-    ours = asyncio.run(run_iax(args.calls, args.seconds))
+    ours = asyncio.run(run_iax(args.calls, args.seconds, args.host))
     ref_seconds = args.reference_seconds or min(args.seconds, 20.0)
-    ref = asyncio.run(run_reference(args.calls, ref_seconds))
+    ref = asyncio.run(run_reference(args.calls, ref_seconds, args.host))
     call_seconds = args.calls * ours["wall_s"]
     per_call_second = ours["cpu_s"] / call_seconds
     pct_per_10_calls = 100 * ours["cpu_s"] / ours["wall_s"] / args.calls * 10
@@ -184,7 +185,7 @@ def main() -> None:
     print(f"reference bare UDP: CPU {ref['cpu_s']:.2f} s for {ref['frames']} datagrams "
           f"({ref_seconds:.0f} s), lost {ref['lost']}")
     print(json.dumps({
-        "benchmark": "iax", "calls": args.calls, "seconds": round(ours["wall_s"], 2),
+        "benchmark": "iax", "host": args.host, "calls": args.calls, "seconds": round(ours["wall_s"], 2),
         "cpu_seconds": round(ours["cpu_s"], 3),
         "cpu_ms_per_call_second": round(1000 * per_call_second, 4),
         "cpu_percent_of_one_core_per_10_calls": round(pct_per_10_calls, 3),
