@@ -25,13 +25,13 @@ import itertools
 
 import numpy as np
 
-from dsp.hdlc import crc_ok
+from dsp.hdlc import Frame as HdlcFrame, HdlcReceiver
 
 #: Erased bits one repair may fill: one lost 20 ms packet (6 bits) and the bit after it.
 MAX_ERASED = 7
 #: Bits kept: longer than any T.30 control frame sequence (a DIS with NSF is < 1200).
 KEEP_BITS = 4096
-_FLAG = (0, 1, 1, 1, 1, 1, 1, 0)
+_FLAG_BITS = np.array((0, 1, 1, 1, 1, 1, 1, 0), np.uint8)
 
 
 def _flag_ends(bits: list[int], known: list[bool]) -> list[int]:
@@ -49,33 +49,12 @@ def _flag_ends(bits: list[int], known: list[bool]) -> list[int]:
 
 def _frames_in(bits: list[int]) -> list[bytes]:
     """Good T.30 frames (FCS removed) in a stretch of line bits between two flags (a
-    filling may make flags inside it: each part between them is tried)."""
-    return [f for part in "".join(map(str, bits)).split("01111110") if (f := _frame_from(part))]
-
-
-def _frame_from(s: str) -> bytes | None:
-    """The octets (FCS removed) of one flag-free run of line bits ("0"/"1"), if it is a
-    good T.30 frame."""
-    if "1111111" in s:
-        return None
-    out = []
-    ones = 0
-    for ch in s:
-        if ch == "1":
-            ones += 1
-            if ones == 6:
-                return None  # a flag's six 1s inside a frame
-            out.append(1)
-        else:
-            if ones != 5:
-                out.append(0)  # after five 1s a 0 is stuffing
-            ones = 0
-    if len(out) % 8 or len(out) < 40:
-        return None
-    octets = bytes(int("".join(map(str, out[i:i + 8][::-1])), 2) for i in range(0, len(out), 8))
-    if not crc_ok(octets) or octets[0] != 0xFF or octets[1] not in (0x03, 0x13):
-        return None
-    return octets[:-2]
+    filling may make flags inside it: each part between them is tried), deframed by the
+    same `HdlcReceiver` the terminal uses, with address 0xFF and control 0x03/0x13."""
+    rx = HdlcReceiver()
+    events = rx.feed(np.concatenate([_FLAG_BITS, np.asarray(bits, np.uint8), _FLAG_BITS]))
+    return [ev.data for ev in events if isinstance(ev, HdlcFrame) and ev.crc_ok and len(ev.data) >= 3
+            and ev.data[0] == 0xFF and ev.data[1] in (0x03, 0x13)]
 
 
 class ErasureRepair:

@@ -135,14 +135,12 @@ def _new_message(*, to: str, from_address: str, subject_text: str, message_id: s
     return msg
 
 
-_BIT_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
-
-
 def pdf_from_tiff_f(data: bytes) -> bytes | None:
     """A PDF holding the TIFF-F's T.6 strips as they are (like libtiff's tiff2pdf: no decoding,
     no re-encoding), or None when a page is not single-strip MMR.  FillOrder 2 strips (ECM
     pages as they came off the line, least significant bit first) are bit-reversed, since
     PDF's CCITTFaxDecode reads most significant bit first (PDF 1.7 §7.4.6)."""
+    from dsp.t4 import reverse_bits_in_bytes
     from mailfax import tiff
     from mailfax.pdfg4 import G4Page, pdf_from_g4
 
@@ -155,7 +153,7 @@ def pdf_from_tiff_f(data: bytes) -> bytes | None:
         if im.compression != tiff.COMP_T6 or im.fill_order not in (1, 2) or len(im.strips) != 1 or im.photometric != 0:
             return None
         x_res, y_res = tiff.fax_resolution(im.x_dpi, im.y_dpi)
-        strip = im.strips[0] if im.fill_order == 1 else im.strips[0].translate(_BIT_REVERSED)
+        strip = im.strips[0] if im.fill_order == 1 else reverse_bits_in_bytes(im.strips[0])
         pages.append(G4Page(strip, im.width, im.height, x_res, y_res))
     return pdf_from_g4(pages) if pages else None
 

@@ -305,9 +305,7 @@ class Telephony:
         for live in [lv for lv in self.calls.values() if lv.incoming is not None and lv.answer_handle is not None]:
             live.answer_handle.cancel()
             live.answer_handle = None
-            self.stats.refused["shutting down"] = self.stats.refused.get("shutting down", 0) + 1
-            log.info("call from %s to %s refused while ringing: shutting down",
-                     live.incoming.calling_number or "unknown", live.incoming.called_number or "?")
+            self._count_refusal(live.incoming, "shutting down (while ringing)", "shutting down")
             live.bridge.hang_up(now, "Temporary failure", 41)
             self._finish(live)
         self.protocol.transmit()
@@ -451,10 +449,13 @@ class Telephony:
                 return t
         return self.trunks[0] if self.trunks else None
 
-    def _refuse(self, ev: IncomingCall, why: str, cause: str, code: int) -> None:
+    def _count_refusal(self, ev: IncomingCall, what: str, why: str) -> None:
+        """Count a refused call under ``why`` and log it (``what``: how it was refused)."""
         self.stats.refused[why] = self.stats.refused.get(why, 0) + 1
-        log.info("call from %s to %s refused: %s", ev.calling_number or "unknown",
-                 ev.called_number or "?", why)
+        log.info("call from %s to %s refused: %s", ev.calling_number or "unknown", ev.called_number or "?", what)
+
+    def _refuse(self, ev: IncomingCall, why: str, cause: str, code: int) -> None:
+        self._count_refusal(ev, why, why)
         self.endpoint.hang_up(ev.call, cause, code, now=self.protocol.now())
         self.protocol.transmit()
 

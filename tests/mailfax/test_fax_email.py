@@ -126,20 +126,19 @@ def test_pdf_from_mmr_tiff_passes_the_strips_through(pages):
 def test_pdf_from_lsb_first_ecm_mmr_passes_the_strips_through(pages):
     """ECM MMR pages are stored as they came off the line (FillOrder 2): the PDF still
     carries their G4 data without re-encoding, only bit-reversed, and shows the same pixels."""
-    from dsp.t4 import encode_page
+    from dsp.t4 import encode_page, reverse_bits_in_bytes
     from mailfax import tiff
     from mailfax.fax_email import pdf_from_tiff_f
     from mailfax.received import CodedLinePage
 
-    flip = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
-    coded = tuple(CodedLinePage(encode_page(p, "mmr").translate(flip), p.width, p.height, "mmr", lsb_first=True)
-                  for p in pages)
+    coded = tuple(CodedLinePage(reverse_bits_in_bytes(encode_page(p, "mmr")), p.width, p.height, "mmr",
+                                lsb_first=True) for p in pages)
     stored = tiff_of(sample_fax(pages=(), coded=coded))
     assert {im.fill_order for im in tiff.read_tiff(stored)} == {2}
     pdf = pdf_from_tiff_f(stored)
     assert pdf is not None
     for c in coded:
-        assert c.data.translate(flip) in pdf
+        assert reverse_bits_in_bytes(c.data) in pdf
     for got, page in zip(gs_pages(pdf, 204, 196), pages, strict=True):
         assert np.array_equal(got, page.rows)
 
