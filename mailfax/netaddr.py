@@ -31,17 +31,6 @@ def is_ipv6(host: str) -> bool:
     return ip_version(host) == 6
 
 
-def unmap(host: str) -> str:
-    """``::ffff:a.b.c.d`` -> ``a.b.c.d``; any other text unchanged."""
-    if host[:7].lower() != "::ffff:" or "." not in host:
-        return host
-    try:
-        mapped = ipaddress.IPv6Address(host).ipv4_mapped
-    except ValueError:
-        return host
-    return str(mapped) if mapped is not None else host
-
-
 def hostport(host: str, port: int) -> str:
     """``192.0.2.1:4569``, ``pbx.example.com:4569`` or ``[2001:db8::1]:4569``."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

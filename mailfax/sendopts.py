@@ -63,9 +63,9 @@ def parse_at(text: str, now: datetime) -> datetime | str:
         if h > 23 or mi > 59:
             return f"--at {text!r}: no such time of day"
         at = now.replace(hour=h, minute=mi, second=0, microsecond=0)
-        if m.group(1):
-            return (now + timedelta(days=1)).replace(hour=h, minute=mi, second=0, microsecond=0)
-        return at if at > now else (now + timedelta(days=1)).replace(hour=h, minute=mi, second=0, microsecond=0)
+        if m.group(1) or at <= now:   # "tomorrow HH:MM", or a time already past today
+            at = (now + timedelta(days=1)).replace(hour=h, minute=mi, second=0, microsecond=0)
+        return at
     try:
         at = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -38,7 +38,8 @@ from mailfax.addresses import NotOurs, parse_recipient
 from mailfax.config import Config
 from mailfax.jobs import JobSettings
 from mailfax.mime import MimeProblem, check_message
-from mailfax.netaddr import hostport, unmap
+from iax.options import unmapped
+from mailfax.netaddr import hostport
 from mailfax.smtp_data import FastDataSMTP
 from mailfax.store import Accepted, Envelope, NewJob, Store, Submission
 
@@ -136,6 +137,12 @@ class GroupCommit:
         return slot.result
 
 
+def _client_ip(session) -> str | None:
+    """The client's address; a dual-stack ``[::]`` listener reports an IPv4 client as
+    ``::ffff:a.b.c.d``, given here as ``a.b.c.d`` (relay rules name IPv4 networks)."""
+    return unmapped(session.peer[0]) if session.peer else None
+
+
 @dataclass
 class _Pending:
     """Per-transaction state kept on the aiosmtpd envelope."""
@@ -177,10 +184,9 @@ class FaxHandler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if len(envelope.rcpt_tos) >= self.config.limits.max_recipients:
             return "452 4.5.3 too many recipients; send the rest in another message"  # RFC 5321 §4.5.3.1.10
-        # unmap: a dual-stack [::] listener reports an IPv4 client as ::ffff:a.b.c.d (relay rules name IPv4 nets)
         user = session.auth_data if session.authenticated else None
         sender = rules_mod.Sender(envelope.mail_from or "", user if isinstance(user, str) else None,
-                                  unmap(session.peer[0]) if session.peer else None)
+                                  _client_ip(session))
         job = decide_recipient(self.config, self.rules, sender, address)
         if isinstance(job, rules_mod.Refused):
             log.info("RCPT %s from %s refused: %s", address, sender.address, job.reason)
@@ -203,7 +209,7 @@ class FaxHandler:
             return "554 5.5.1 no valid recipients"
         user = session.auth_data if session.authenticated and isinstance(session.auth_data, str) else None
         env = Envelope(sender=envelope.mail_from or "", auth_user=user,
-                       peer=unmap(session.peer[0]) if session.peer else None,
+                       peer=_client_ip(session),
                        message_id=parsed.message_id, subject=parsed.subject)
         try:
             result = await self.committer.accept(Submission(raw, env, tuple(pending.jobs), self.clock()))

@@ -50,11 +50,11 @@ from iax.aio import IaxProtocol, open_endpoint, resolve
 from iax.events import (CallAnswered, CallEnded, EndReason, Event, IncomingCall, Registered,
                         RegistrationFailed)
 from iax.frames import Format
-from iax.options import EndpointOptions, Peer
+from iax.options import EndpointOptions, Peer, unmapped
 from mailfax.config import Config, Trunk
 from mailfax.faxcall import TICK, FaxCall, FaxCallResult, warm_up
 from mailfax.jobs import FailureClass, failure_for_completion
-from mailfax.netaddr import hostport, ip_version, unmap
+from mailfax.netaddr import hostport, ip_version
 from mailfax.trunk_addresses import Addr, pin, resolve_trunks, trunk_family
 from mailfax.queue_runner import SendOutcome, SendProgress, SendRequest, format_header
 from mailfax.recording import CallRecording, Recorder, RecordingTerminal
@@ -443,7 +443,7 @@ class Telephony:
         for t in self.trunks:
             if ev.peer and ev.peer in (t.username, t.name):
                 return t
-        host = unmap(ev.addr[0])  # the aio adapter unmaps already; a 4-tuple core user may not
+        host = unmapped(ev.addr[0])  # the aio adapter unmaps already; a 4-tuple core user may not
         for t in self.trunks:
             if any(a[0] == host for a in self.addresses_of(t)):
                 return t

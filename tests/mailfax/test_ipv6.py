@@ -17,7 +17,8 @@ from mailfax.config import ConfigError, Trunk, describe, load_config
 from mailfax.inbound import InboundService
 from mailfax.jobs import FailureClass
 from mailfax.maildir import MaildirMailer
-from mailfax.netaddr import hostport, unmap
+from iax.options import unmapped
+from mailfax.netaddr import hostport
 from mailfax.received import ReceivedStore
 from mailfax.rules import load_rules
 from mailfax.rules_in import inbound_rules
@@ -112,7 +113,7 @@ def test_check_config_and_status_print_ipv6_bracketed(tmp_path):
                         "registration": "not registering"}], "calls": [], "counters": {}, "media": {}}
     text = format_status(snap, {}, 0)
     assert "IAX2 [::]:4569)" in text and "v6               [2001:db8::5]:4569 " in text
-    assert hostport("192.0.2.1", 25) == "192.0.2.1:25" and unmap("::ffff:192.0.2.1") == "192.0.2.1"
+    assert hostport("192.0.2.1", 25) == "192.0.2.1:25" and unmapped("::ffff:192.0.2.1") == "192.0.2.1"
 
 
 # ------------------------------------------------------------------- trunk addresses
